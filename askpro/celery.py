@@ -1,0 +1,35 @@
+"""The Celery app. Queues are declared, so a worker without -Q consumes all of them."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
+
+app = Celery("askpro")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("default", "webhooks", "integrations", "notifications", "maintenance")
+
+app.conf.update(
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="default",
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    # A publish must not block a web request for long when the broker is down.
+    broker_connection_timeout=2,
+    broker_connection_retry_on_startup=True,
+    task_publish_retry=False,
+    broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+    worker_hijack_root_logger=False,
+    beat_schedule={},
+)
+app.autodiscover_tasks()

@@ -1,0 +1,195 @@
+"""AskPro settings, read from the environment (see README, "Configuration").
+
+Every variable is parsed strictly: a malformed value stops start-up with a message
+naming the variable. With no DATABASE_URL/REDIS_URL the app runs on SQLite with
+in-process fallbacks, and /health says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from askpro import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env.boolean("DEBUG", default=False)
+SECRET_KEY = env.string("SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG:
+        raise env.EnvError("SECRET_KEY", "required unless DEBUG=true")
+    SECRET_KEY = "askpro-development-only-secret-key-not-for-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", ("http", "https"), "http://127.0.0.1:8000")
+CALCOM_API_BASE = env.url("CALCOM_API_BASE", ("http", "https"), "https://api.cal.com/v2")
+RETELL_API_BASE = env.url("RETELL_API_BASE", ("http", "https"), "https://api.retellai.com")
+STRIPE_API_BASE = env.url("STRIPE_API_BASE", ("http", "https"), "https://api.stripe.com")
+FIELD_ENCRYPTION_KEYS = env.fernet_keys("FIELD_ENCRYPTION_KEYS")
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
+LOG_FORMAT = env.choice("LOG_FORMAT", "console" if DEBUG else "json", ("json", "console"))
+OTEL_ENABLED = env.boolean("OTEL_ENABLED", default=False)
+SENTRY_DSN = env.url("SENTRY_DSN", ("http", "https"))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "tenants",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "askpro.urls"
+WSGI_APPLICATION = "askpro.wsgi.application"
+AUTHENTICATION_BACKENDS = ["tenants.permissions.MembershipBackend"]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenants.middleware.company_context",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------
+DB_STATEMENT_TIMEOUT_MS = env.integer("DB_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
+DB_LOCK_TIMEOUT_MS = env.integer("DB_LOCK_TIMEOUT_MS", 2000, minimum=0)
+DB_CONN_MAX_AGE = env.integer("DB_CONN_MAX_AGE", 60, minimum=0)
+
+
+def _database(name: str, default: str) -> dict[str, object]:
+    config = env.database(name, default)
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+        config["CONN_HEALTH_CHECKS"] = True
+        # A stuck query or lock must fail the request, not hold a worker.
+        config.setdefault("OPTIONS", {})["options"] = (
+            f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+        )
+    return config
+
+
+DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The role that owns the tables and runs `migrate`; defaults to the app's own.
+MIGRATION_DATABASE = (
+    _database("MIGRATION_DATABASE_URL", "")
+    if env.raw("MIGRATION_DATABASE_URL")
+    else DATABASES["default"]
+)
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, caches, sessions ----------------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+
+
+def _redis_cache(url: str) -> dict[str, object]:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "askpro",
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+            # A Redis outage degrades caching; it must not log staff out or fail requests.
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+
+
+if REDIS_URL:
+    CACHES = {"default": _redis_cache(REDIS_URL), "sessions": _redis_cache(REDIS_URL)}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "sessions": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "s"},
+    }
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", ("redis", "rediss", "amqp", "memory"), REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+
+# --- Auth, passwords ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "askpro.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.rate("API_THROTTLE_USER", "600/min"),
+        "company": env.rate("API_THROTTLE_COMPANY", "3000/min"),
+        "webhook": env.rate("WEBHOOK_THROTTLE", "6000/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AskPro API",
+    "DESCRIPTION": "Appointments, availability and the staff app's resources.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- i18n, static ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security -------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = env.boolean("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Logging --------------------------------------------------------------------------
+from monitoring.logging import build_logging_config  # noqa: E402
+
+LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)

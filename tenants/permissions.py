@@ -1,0 +1,85 @@
+"""Permissions follow the role a user has in the company bound to the request.
+
+A user can be an owner in one company and staff in another; Django's per-user
+permission table can't say that, so an authentication backend grants by role.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.backends import ModelBackend
+
+from tenants.context import current_scope
+from tenants.models import Membership, Role
+
+TENANT_APPS = ("tenants", "bookings", "webhooks", "integrations")
+ACTIONS = ("view", "add", "change", "delete")
+STAFF_EDITABLE = {"bookings.appointment", "bookings.customer"}
+
+
+@cache
+def _tenant_model_labels() -> tuple[str, ...]:
+    labels = []
+    for app_label in TENANT_APPS:
+        if apps.is_installed(app_label):
+            config = apps.get_app_config(app_label)
+            labels += [f"{app_label}.{model._meta.model_name}" for model in config.get_models()]
+    return tuple(labels)
+
+
+@cache
+def permissions_for(role: str) -> frozenset[str]:
+    """Return the permission strings (``app.action_model``) a role grants."""
+    granted: set[str] = set()
+    for label in _tenant_model_labels():
+        app_label, model = label.split(".")
+        if label == "tenants.company":
+            actions: tuple[str, ...] = ("view", "change") if role == Role.OWNER else ("view",)
+        elif role in (Role.OWNER, Role.MANAGER):
+            actions = ACTIONS
+        elif label in STAFF_EDITABLE:
+            actions = ("view", "add", "change")
+        else:
+            actions = ("view",)
+        granted |= {f"{app_label}.{action}_{model}" for action in actions}
+    if role in (Role.OWNER, Role.MANAGER):
+        granted |= {"auth.view_user", "auth.add_user", "auth.change_user"}
+    if role == Role.OWNER:
+        granted.add("auth.delete_user")
+    return frozenset(granted)
+
+
+class MembershipBackend(ModelBackend):
+    """Username/password login, plus permissions from the role in the bound company."""
+
+    def _role(self, user_obj: Any) -> str | None:
+        scope = current_scope()
+        if scope is None or scope.company_id is None:
+            return None
+        cache_attr = f"_askpro_role_{scope.company_id}"
+        if not hasattr(user_obj, cache_attr):
+            role = (
+                Membership.objects.filter(user_id=user_obj.pk, company_id=scope.company_id)
+                .values_list("role", flat=True)
+                .first()
+            )
+            setattr(user_obj, cache_attr, role)
+        return getattr(user_obj, cache_attr)
+
+    def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        perms = set(super().get_all_permissions(user_obj, obj))
+        role = self._role(user_obj)
+        if role:
+            perms |= permissions_for(role)
+        return perms
+
+    def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
+        return user_obj.is_active and perm in self.get_all_permissions(user_obj, obj)
+
+    def has_module_perms(self, user_obj: Any, app_label: str) -> bool:
+        return any(p.startswith(f"{app_label}.") for p in self.get_all_permissions(user_obj))

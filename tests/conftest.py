@@ -1,0 +1,79 @@
+"""Shared fixtures: two companies with personas (owner, staff, outsider), clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tenants.context import tenant_context
+from tenants.models import Company, Role
+from tests.factories import TENANT_FACTORIES, CompanyFactory, MembershipFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches() -> None:
+    for alias in ("default", "sessions"):
+        caches[alias].clear()
+
+
+@dataclass
+class World:
+    """Two companies, each with one row of every tenant model, and the people."""
+
+    a: Company
+    b: Company
+    rows: dict[str, dict[type, Any]]
+    owner_a: Any
+    staff_a: Any
+    outsider: Any  # owner of company b, a member of nothing in a
+
+
+def _fill(company: Company) -> dict[type, Any]:
+    """One row per tenant model; foreign keys point at the rows made before them."""
+    rows: dict[type, Any] = {}
+    with tenant_context(company):
+        for model, factory in TENANT_FACTORIES.items():
+            related = {
+                field.name: rows[field.related_model]
+                for field in model._meta.concrete_fields
+                if field.many_to_one and field.related_model in rows
+            }
+            rows[model] = factory(**related)
+    return rows
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    a = CompanyFactory(slug="alpha", name="Alpha Salon")
+    b = CompanyFactory(slug="beta", name="Beta Workshop")
+    owner_a = MembershipFactory(company=a, role=Role.OWNER, user__username="owner_a").user
+    staff_a = MembershipFactory(company=a, role=Role.STAFF, user__username="staff_a").user
+    outsider = MembershipFactory(company=b, role=Role.OWNER, user__username="outsider").user
+    return World(a=a, b=b, rows={"a": _fill(a), "b": _fill(b)},
+                 owner_a=owner_a, staff_a=staff_a, outsider=outsider)
+
+
+def login(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def token_client(user: Any, company_slug: str | None = None) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    if company_slug:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_X_COMPANY=company_slug)
+    return client
+
+
+@pytest.fixture
+def superuser(db: Any) -> Any:
+    return UserFactory(username="root", is_superuser=True)
