@@ -85,12 +85,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     message, fields = _message_and_fields(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait)))
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        headers["Retry-After"] = str(max(1, int(wait)))
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     set_rollback()
-    return Response(error_body(_code_of(exc), message, fields), status=exc.status_code, headers=headers)
+    return Response(
+        error_body(_code_of(exc), message, fields), status=exc.status_code, headers=headers
+    )
 
 
 def internal_error_body(exc: BaseException | None) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     from django.views.defaults import page_not_found
 
-    return page_not_found(request, exception)  # type: ignore[arg-type]
+    return page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> Any:

@@ -9,7 +9,8 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
 
-app = Celery("askpro")
+# Every task starts with no tenant bound, eager or not (tenants.tasks).
+app = Celery("askpro", task_cls="tenants.tasks:UnscopedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 QUEUES = ("default", "webhooks", "integrations", "notifications", "maintenance")

@@ -19,6 +19,7 @@ _FALSE = {"0", "false", "no", "off"}
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 _environ = environ.Env()
+_DATABASE_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
 
 
 class EnvError(ImproperlyConfigured):
@@ -83,8 +84,9 @@ def database(name: str, default: str) -> dict[str, Any]:
         config = _environ.db_url_config(value)
     except Exception as exc:
         raise EnvError(name, f"not a database URL ({exc})") from None
-    if not config.get("ENGINE"):
-        raise EnvError(name, f"unsupported database URL scheme in {value.split(':', 1)[0]!r}")
+    if config.get("ENGINE") not in _DATABASE_ENGINES:
+        scheme = value.split(":", 1)[0]
+        raise EnvError(name, f"unsupported scheme {scheme!r}: use postgres:// or sqlite://")
     return dict(config)
 
 

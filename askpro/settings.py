@@ -26,7 +26,9 @@ CALCOM_API_BASE = env.url("CALCOM_API_BASE", ("http", "https"), "https://api.cal
 RETELL_API_BASE = env.url("RETELL_API_BASE", ("http", "https"), "https://api.retellai.com")
 STRIPE_API_BASE = env.url("STRIPE_API_BASE", ("http", "https"), "https://api.stripe.com")
 FIELD_ENCRYPTION_KEYS = env.fernet_keys("FIELD_ENCRYPTION_KEYS")
-LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
+LOG_LEVEL = env.choice(
+    "LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")
+).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "console" if DEBUG else "json", ("json", "console"))
 OTEL_ENABLED = env.boolean("OTEL_ENABLED", default=False)
 SENTRY_DSN = env.url("SENTRY_DSN", ("http", "https"))

@@ -50,7 +50,7 @@ def check_redis() -> Component:
 def check_broker() -> Component:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return Component("degraded", "no broker: tasks run in the request (eager)")
-    url = settings.CELERY_BROKER_URL
+    url = str(settings.CELERY_BROKER_URL)
     if not url.startswith(("redis://", "rediss://")):
         from askpro.celery import app
 

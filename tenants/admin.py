@@ -28,7 +28,7 @@ def _bound_company_id() -> int | None:
 
 
 @admin.register(Company)
-class CompanyAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):  # type: ignore[type-arg]
+class CompanyAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
     list_display = ["name", "slug", "country", "timezone", "active"]
     search_fields = ["name", "slug"]
     list_filter = ["active", "country"]
@@ -57,7 +57,7 @@ class BranchAdmin(TenantAdmin):
     list_filter = ["country"]
 
 
-class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     fk_name = "user"
@@ -72,9 +72,10 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
         return [] if request.user.is_superuser else ["company"]
 
     def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "role" and getattr(request, "company_role", None) != Role.OWNER:
-            if not request.user.is_superuser:
-                kwargs["choices"] = [c for c in Role.choices if c[0] != Role.OWNER]
+        is_owner = request.user.is_superuser or getattr(request, "company_role", None) == Role.OWNER
+        if db_field.name == "role" and not is_owner:
+            # Only an owner can make someone an owner.
+            kwargs["choices"] = [c for c in Role.choices if c[0] != Role.OWNER]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     def get_max_num(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int | None:
@@ -100,7 +101,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(User)
-class CompanyUserAdmin(NotFoundForOtherCompanies, UserAdmin):  # type: ignore[type-arg]
+class CompanyUserAdmin(NotFoundForOtherCompanies, UserAdmin):
     """Users scoped by membership: a manager sees and edits their company's people."""
 
     inlines = [MembershipInline]

@@ -20,7 +20,7 @@ from tenants.context import current_scope
 from tenants.models import TenantModel
 
 
-class TenantAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+class TenantAdminForm(forms.ModelForm):
     """Refuse related objects of another company (only superusers could pick them)."""
 
     def clean(self) -> dict[str, Any]:
@@ -45,7 +45,9 @@ class NotFoundForOtherCompanies:
     """Answer another company's object with a 404, not the admin's "doesn't exist"
     redirect: the object is invisible, and the status code says so."""
 
-    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> Any:
+    def _get_obj_does_not_exist_redirect(
+        self, request: HttpRequest, opts: Any, object_id: str
+    ) -> Any:
         raise Http404("No such object.")
 
 
@@ -53,7 +55,7 @@ def _is_superuser(request: HttpRequest) -> bool:
     return bool(getattr(request.user, "is_superuser", False))
 
 
-class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):  # type: ignore[type-arg]
+class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
     """Base of every admin for a tenant model."""
 
     form = TenantAdminForm

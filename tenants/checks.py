@@ -24,8 +24,11 @@ def _points_to_company(model: type[models.Model]) -> bool:
 
 
 def _unique_sets(model: type[models.Model]) -> list[tuple[str, tuple[str, ...]]]:
-    sets = [(str(c.name), tuple(c.fields)) for c in model._meta.constraints
-            if isinstance(c, models.UniqueConstraint) and c.fields]
+    sets = [
+        (str(c.name), tuple(c.fields))
+        for c in model._meta.constraints
+        if isinstance(c, models.UniqueConstraint) and c.fields
+    ]
     sets += [("unique_together", tuple(fields)) for fields in model._meta.unique_together]
     sets += [
         (f"{field.name} (unique=True)", (field.name,))
@@ -45,25 +48,43 @@ def check_tenant_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         label = model._meta.label_lower
         is_tenant = issubclass(model, TenantModel)
         if _points_to_company(model) and not is_tenant and label not in NAMED_EXCEPTIONS:
-            errors.append(checks.Error(
-                f"{label} has a foreign key to Company but is not a TenantModel.",
-                hint="Derive it from tenants.models.TenantModel.", obj=model, id="tenants.E001"))
+            errors.append(
+                checks.Error(
+                    f"{label} has a foreign key to Company but is not a TenantModel.",
+                    hint="Derive it from tenants.models.TenantModel.",
+                    obj=model,
+                    id="tenants.E001",
+                )
+            )
         if not is_tenant:
             continue
         for kind, manager in (("default", model._default_manager), ("base", model._base_manager)):
             if not isinstance(manager, TenantManager):
-                errors.append(checks.Error(
-                    f"{label}'s {kind} manager is not a TenantManager.", obj=model,
-                    id="tenants.E002"))
+                errors.append(
+                    checks.Error(
+                        f"{label}'s {kind} manager is not a TenantManager.",
+                        obj=model,
+                        id="tenants.E002",
+                    )
+                )
         for field in model._meta.local_many_to_many:
-            through = field.remote_field.through  # type: ignore[attr-defined]
-            if not issubclass(through, TenantModel):
-                errors.append(checks.Error(
-                    f"{label}.{field.name} needs an explicit through model that is a "
-                    "TenantModel.", obj=model, id="tenants.E003"))
+            through = field.remote_field.through
+            if not (isinstance(through, type) and issubclass(through, TenantModel)):
+                errors.append(
+                    checks.Error(
+                        f"{label}.{field.name} needs an explicit through model that is a "
+                        "TenantModel.",
+                        obj=model,
+                        id="tenants.E003",
+                    )
+                )
         for name, fields in _unique_sets(model):
             if "company" not in fields:
-                errors.append(checks.Error(
-                    f"{label}: unique {name} on {fields} must include company.", obj=model,
-                    id="tenants.E004"))
+                errors.append(
+                    checks.Error(
+                        f"{label}: unique {name} on {fields} must include company.",
+                        obj=model,
+                        id="tenants.E004",
+                    )
+                )
     return errors

@@ -15,8 +15,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def add_company_argument(parser: CommandParser, required: bool = True) -> None:
-    parser.add_argument("--company", metavar="SLUG", required=required,
-                        help="slug of the company to act for")
+    parser.add_argument(
+        "--company", metavar="SLUG", required=required, help="slug of the company to act for"
+    )
 
 
 def for_company(handle: _F) -> _F:

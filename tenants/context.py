@@ -102,8 +102,7 @@ def require_scope() -> Scope:
     scope = _scope.get()
     if scope is None:
         raise TenantNotSet(
-            "No tenant is bound: wrap the work in tenant_context(company) "
-            "or all_tenants(reason)."
+            "No tenant is bound: wrap the work in tenant_context(company) or all_tenants(reason)."
         )
     return scope
 

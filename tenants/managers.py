@@ -12,8 +12,8 @@ aggregates, a ``Subquery``, prefetching, forward FK access -- passes through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import models
 from django.db.models.sql import Query
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from tenants.models import TenantModel
 
-_M = TypeVar("_M", bound="TenantModel")
+_M = TypeVar("_M", bound=models.Model)
 
 
 class TenantQuery(Query):
@@ -74,7 +74,8 @@ class TenantQuerySet(models.QuerySet[_M]):
         return super(TenantQuerySet, self._scoped_for_write()).update(**kwargs)
 
     def _update(self, values: Any) -> int:
-        return super(TenantQuerySet, self._scoped_for_write())._update(values)
+        scoped = super(TenantQuerySet, self._scoped_for_write())
+        return scoped._update(values)  # type: ignore[attr-defined]
 
     def delete(self) -> tuple[int, dict[str, int]]:
         return super(TenantQuerySet, self._scoped_for_write()).delete()
@@ -88,19 +89,27 @@ class TenantQuerySet(models.QuerySet[_M]):
     def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
         objs = list(objs)
         for obj in objs:
-            obj.assign_company()
+            cast("TenantModel", obj).assign_company()
         return super().bulk_create(objs, *args, **kwargs)
 
-    def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], *args: Any, **kw: Any) -> int:
+    def bulk_update(
+        self, objs: Iterable[_M], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
         objs = list(objs)
         for obj in objs:
-            obj.assign_company()
-        return super().bulk_update(objs, fields, *args, **kw)
+            cast("TenantModel", obj).assign_company()
+        return super().bulk_update(objs, fields, batch_size=batch_size)
 
-    def raw(self, raw_query: str, *args: Any, **kwargs: Any) -> models.query.RawQuerySet:
+    def raw(
+        self,
+        raw_query: Any,
+        params: Any = (),
+        translations: dict[str, str] | None = None,
+        using: str | None = None,
+    ) -> models.query.RawQuerySet[_M]:
         # Raw SQL can't be scoped here; demand a tenant so it is at least deliberate.
         require_scope()
-        return super().raw(raw_query, *args, **kwargs)
+        return super().raw(raw_query, params, translations, using)
 
     @staticmethod
     def _refuse_foreign_company(values: dict[str, Any]) -> None:
@@ -116,6 +125,3 @@ class TenantManager(models.Manager[_M]):
     """Default and base manager of every tenant model."""
 
     _queryset_class = TenantQuerySet
-
-    def get_queryset(self) -> TenantQuerySet[_M]:
-        return TenantQuerySet(self.model, using=self._db, hints=self._hints)

@@ -45,7 +45,7 @@ class TenantMiddleware:
         with acting.binding():
             response = self.get_response(request)
             # Templates are rendered lazily; render while the tenant is still bound.
-            if hasattr(response, "render") and not response.is_rendered:
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         return response
 
@@ -61,6 +61,7 @@ def company_context(request: HttpRequest) -> dict[str, Any]:
         "acting_company": getattr(request, "company", None),
         "acting_all_companies": scope is not None and scope.is_bypass,
         "my_companies": [
-            m.company for m in Membership.objects.filter(user=request.user).select_related("company")
+            m.company
+            for m in Membership.objects.filter(user=request.user).select_related("company")
         ],
     }

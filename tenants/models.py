@@ -17,12 +17,16 @@ from tenants.managers import TenantManager
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("%(value)s is not a known IANA time zone."), params={"value": value})
+        raise ValidationError(
+            _("%(value)s is not a known IANA time zone."), params={"value": value}
+        )
 
 
 def validate_country(value: str) -> None:
     if value not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError(_("%(value)s is not an ISO 3166 country code."), params={"value": value})
+        raise ValidationError(
+            _("%(value)s is not an ISO 3166 country code."), params={"value": value}
+        )
 
 
 class Company(models.Model):
@@ -30,7 +34,9 @@ class Company(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    timezone = models.CharField(
+        max_length=64, default="Europe/Berlin", validators=[validate_timezone]
+    )
     country = models.CharField(max_length=2, default="DE", validators=[validate_country])
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,6 +65,14 @@ class TenantModel(models.Model):
         base_manager_name = "objects"
         default_manager_name = "objects"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.assign_company()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self.assign_company()
+        return super().delete(*args, **kwargs)
+
     def assign_company(self) -> None:
         """Fill ``company`` from the bound tenant, or refuse a row of another company."""
         scope = require_scope()
@@ -74,21 +88,15 @@ class TenantModel(models.Model):
                 f"company {scope.company_id} is bound"
             )
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.assign_company()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        self.assign_company()
-        return super().delete(*args, **kwargs)
-
 
 class Branch(TenantModel):
     """One location of a company, with its own phone line and time zone."""
 
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +49301234567"))
-    timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    timezone = models.CharField(
+        max_length=64, default="Europe/Berlin", validators=[validate_timezone]
+    )
     country = models.CharField(max_length=2, default="DE", validators=[validate_country])
     address = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -9,7 +9,7 @@ from celery import Task
 from tenants.context import TenantNotSet, no_tenant, tenant_context
 
 
-class UnscopedTask(Task):  # type: ignore[misc]
+class UnscopedTask(Task):
     """The app's default task class: a task never inherits its caller's tenant.
 
     A worker starts with nothing bound; eager runs (tests, ``make run`` without a broker)

@@ -14,9 +14,12 @@ from tenants.resolution import SESSION_KEY
 @require_POST
 @staff_member_required
 def switch_company(request: HttpRequest, slug: str) -> HttpResponseRedirect:
-    allowed = request.user.is_superuser or Membership.objects.filter(
-        user=request.user, company__slug=slug, company__active=True
-    ).exists()
+    allowed = (
+        request.user.is_superuser
+        or Membership.objects.filter(
+            user__username=request.user.get_username(), company__slug=slug, company__active=True
+        ).exists()
+    )
     if not allowed:
         raise Http404("No such company.")
     request.session[SESSION_KEY] = slug

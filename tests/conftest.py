@@ -55,8 +55,14 @@ def world(db: Any) -> World:
     owner_a = MembershipFactory(company=a, role=Role.OWNER, user__username="owner_a").user
     staff_a = MembershipFactory(company=a, role=Role.STAFF, user__username="staff_a").user
     outsider = MembershipFactory(company=b, role=Role.OWNER, user__username="outsider").user
-    return World(a=a, b=b, rows={"a": _fill(a), "b": _fill(b)},
-                 owner_a=owner_a, staff_a=staff_a, outsider=outsider)
+    return World(
+        a=a,
+        b=b,
+        rows={"a": _fill(a), "b": _fill(b)},
+        owner_a=owner_a,
+        staff_a=staff_a,
+        outsider=outsider,
+    )
 
 
 def login(user: Any) -> Client:

@@ -27,7 +27,9 @@ class Tag(TenantModel):
 class Book(TenantModel):
     shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE, related_name="books")
     title = models.CharField(max_length=100)
-    tags = models.ManyToManyField(Tag, through="BookTag", related_name="books")
+    tags: models.ManyToManyField[Tag, BookTag] = models.ManyToManyField(
+        Tag, through="BookTag", related_name="books"
+    )
 
     def __str__(self) -> str:
         return self.title

@@ -35,8 +35,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             company, _ = Company.objects.get_or_create(
                 slug=slug,
-                defaults={"name": f"{slug.replace('-', ' ').title()} Salon",
-                          "timezone": "Europe/Berlin", "country": "DE"},
+                defaults={
+                    "name": f"{slug.replace('-', ' ').title()} Salon",
+                    "timezone": "Europe/Berlin",
+                    "country": "DE",
+                },
             )
             with tenant_context(company):
                 result = self._seed(company)
@@ -44,7 +47,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result, indent=2))
             return
         self.stdout.write(f"Company   {company.name} ({company.slug})")
-        self.stdout.write(f"Admin     {result['admin']['username']} / {result['admin']['password']}")
+        self.stdout.write(
+            f"Admin     {result['admin']['username']} / {result['admin']['password']}"
+        )
         self.stdout.write(f"API token {result['api_token']}")
 
     def _seed(self, company: Company) -> dict[str, Any]:
@@ -52,8 +57,12 @@ class Command(BaseCommand):
 
         branch, _ = Branch.objects.get_or_create(
             name="Mitte",
-            defaults={"phone": "+49301234567", "timezone": "Europe/Berlin", "country": "DE",
-                      "address": "Friedrichstraße 1, 10117 Berlin"},
+            defaults={
+                "phone": "+49301234567",
+                "timezone": "Europe/Berlin",
+                "country": "DE",
+                "address": "Friedrichstraße 1, 10117 Berlin",
+            },
         )
         user, _ = get_user_model().objects.get_or_create(
             username=f"{company.slug}-manager",

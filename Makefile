@@ -1,0 +1,42 @@
+# AskPro — see README.md. `make run` serves the demo; `make test` runs the whole suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := .tools/bin/uv
+UV_VERSION := 0.13.8
+export UV_PROJECT_ENVIRONMENT := .venv
+export UV_PYTHON := $(shell command -v python3.11 || command -v python3)
+
+.PHONY: install run test lint services test-postgres test-sqlite bench chaos clean
+
+install: .venv/.installed
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+run: install
+	scripts/run.sh
+
+services:
+	scripts/services.sh
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+
+test-postgres: install services
+	$(PY) -m pytest -n 2 --dist loadfile
+
+# The same code on SQLite, without PostgreSQL: the quick subset marked `smoke`.
+test-sqlite: install
+	DATABASE_URL=sqlite:///$(CURDIR)/.run/smoke.sqlite3 $(PY) -m pytest -m smoke -q -p no:xdist
+
+test: lint test-postgres test-sqlite
+
+clean:
+	rm -rf .venv .tools .run db.sqlite3
