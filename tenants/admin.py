@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework.authtoken.models import TokenProxy
@@ -42,6 +43,9 @@ class CompanyAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if request.user.is_superuser else ["slug", "active"]
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return super().get_prepopulated_fields(request, obj) if request.user.is_superuser else {}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
@@ -96,6 +100,8 @@ class MembershipInline(admin.TabularInline):
 
 
 admin.site.unregister(User)
+# Permissions come from membership roles (tenants.permissions); groups would be global.
+admin.site.unregister(Group)
 # Token keys are credentials: never listed in the admin (seed_demo prints the demo's).
 admin.site.unregister(TokenProxy)
 

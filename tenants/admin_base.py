@@ -32,7 +32,7 @@ class TenantAdminForm(forms.ModelForm):
             company_id = scope.company_id if scope else None
         if company_id is None:
             return cleaned
-        for name, value in cleaned.items():
+        for name, value in list(cleaned.items()):
             values = value if isinstance(value, models.QuerySet | list | tuple) else [value]
             for item in values:
                 if isinstance(item, TenantModel) and item.company_id != company_id:

@@ -15,19 +15,17 @@ from django.contrib.auth.backends import ModelBackend
 from tenants.context import current_scope
 from tenants.models import Membership, Role
 
-TENANT_APPS = ("tenants", "bookings", "webhooks", "integrations")
 ACTIONS = ("view", "add", "change", "delete")
 STAFF_EDITABLE = {"bookings.appointment", "bookings.customer"}
 
 
 @cache
 def _tenant_model_labels() -> tuple[str, ...]:
-    labels = []
-    for app_label in TENANT_APPS:
-        if apps.is_installed(app_label):
-            config = apps.get_app_config(app_label)
-            labels += [f"{app_label}.{model._meta.model_name}" for model in config.get_models()]
-    return tuple(labels)
+    """Every tenant model, plus the company itself and its memberships."""
+    from tenants.models import TenantModel
+
+    labels = [m._meta.label_lower for m in apps.get_models() if issubclass(m, TenantModel)]
+    return (*sorted(labels), "tenants.company", "tenants.membership")
 
 
 @cache

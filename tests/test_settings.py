@@ -14,7 +14,7 @@ BASE_ENV = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "askpr
 
 
 def _start(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
+    return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={**BASE_ENV, **env},
         capture_output=True,

@@ -11,6 +11,7 @@ class Shelf(TenantModel):
     name = models.CharField(max_length=50)
 
     class Meta(TenantModel.Meta):
+        ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["company", "name"], name="shelf_name")]
 
     def __str__(self) -> str:
@@ -19,6 +20,9 @@ class Shelf(TenantModel):
 
 class Tag(TenantModel):
     label = models.CharField(max_length=50)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["label"]
 
     def __str__(self) -> str:
         return self.label
@@ -31,6 +35,9 @@ class Book(TenantModel):
         Tag, through="BookTag", related_name="books"
     )
 
+    class Meta(TenantModel.Meta):
+        ordering = ["title"]
+
     def __str__(self) -> str:
         return self.title
 
@@ -38,3 +45,6 @@ class Book(TenantModel):
 class BookTag(TenantModel):
     book = models.ForeignKey(Book, on_delete=models.CASCADE)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["pk"]

@@ -1,0 +1,45 @@
+"""Health endpoints: live never touches dependencies; the report names each component."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+pytestmark = pytest.mark.smoke
+
+
+def test_live_answers_without_the_database() -> None:
+    # No django_db mark: any database access here would raise.
+    response = Client().get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_the_report_lists_each_component() -> None:
+    body = Client().get("/health").json()
+    assert set(body["components"]) == {"database", "redis", "broker"}
+    assert body["status"] in {"healthy", "degraded"}
+
+
+@pytest.mark.django_db
+@override_settings(REDIS_URL=None, CELERY_TASK_ALWAYS_EAGER=True)
+def test_without_redis_the_report_says_degraded_and_why() -> None:
+    body = Client().get("/health").json()
+    assert body["status"] == "degraded"
+    assert body["components"]["redis"]["status"] == "degraded"
+    assert "REDIS_URL" in body["components"]["redis"]["detail"]
+
+
+@pytest.mark.django_db
+@override_settings(REDIS_URL="redis://127.0.0.1:1/0", CELERY_TASK_ALWAYS_EAGER=True)
+def test_ready_is_503_naming_what_failed() -> None:
+    response = Client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["redis"]
+
+
+def test_unknown_api_paths_get_the_error_body() -> None:
+    response = Client().get("/api/v1/nope/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
