@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from askpro import env
+from askpro.caches import redis_cache
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -111,22 +112,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 
 
-def _redis_cache(url: str) -> dict[str, object]:
-    return {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": url,
-        "KEY_PREFIX": "askpro",
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": 0.5,
-            "SOCKET_TIMEOUT": 0.5,
-            # A Redis outage degrades caching; it must not log staff out or fail requests.
-            "IGNORE_EXCEPTIONS": True,
-        },
-    }
-
-
 if REDIS_URL:
-    CACHES = {"default": _redis_cache(REDIS_URL), "sessions": _redis_cache(REDIS_URL)}
+    CACHES = {"default": redis_cache(REDIS_URL), "sessions": redis_cache(REDIS_URL)}
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
