@@ -85,8 +85,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     message, fields = _message_and_fields(exc)
     headers: dict[str, str] = {}
-    wait = getattr(exc, "wait", None)
-    if isinstance(exc, exceptions.Throttled) and wait is not None:
+    wait = getattr(exc, "wait", None) or getattr(exc, "retry_after", None)
+    if wait is not None:
         headers["Retry-After"] = str(max(1, int(wait)))
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]

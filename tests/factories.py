@@ -7,12 +7,26 @@ tenant model has none, so the isolation tests always cover every model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import time, timedelta
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.utils import timezone
 
+from bookings.models import (
+    Appointment,
+    AppointmentHistory,
+    Closure,
+    Customer,
+    IdempotencyRecord,
+    Service,
+    StaffMember,
+    StaffService,
+    TimeOff,
+    WorkingHours,
+)
 from tenants.models import Branch, Company, Membership, Role
 from tests.testapp.models import Book, BookTag, Shelf, Tag
 
@@ -90,9 +104,117 @@ class BookTagFactory(factory.django.DjangoModelFactory):
     tag = factory.SubFactory(TagFactory)
 
 
-# Every tenant model → how to make one inside the bound tenant.
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Service
+
+    name = factory.Sequence(lambda n: f"Service {n}")
+    duration_minutes = 30
+    slot_interval_minutes = 30
+    min_notice_minutes = 0
+    horizon_days = 90
+
+
+class StaffMemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffMember
+
+    branch = factory.SubFactory(BranchFactory)
+    name = factory.Sequence(lambda n: f"Staff {n}")
+
+
+class StaffServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffService
+
+    staff = factory.SubFactory(StaffMemberFactory)
+    service = factory.SubFactory(ServiceFactory)
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkingHours
+
+    staff = factory.SubFactory(StaffMemberFactory)
+    weekday = 0
+    start = time(9)
+    end = time(17)
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TimeOff
+
+    staff = factory.SubFactory(StaffMemberFactory)
+    start = factory.LazyFunction(lambda: timezone.now() + timedelta(days=300))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(days=1))
+
+
+class ClosureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Closure
+
+    branch = factory.SubFactory(BranchFactory)
+    start_date = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=300))
+    end_date = factory.LazyAttribute(lambda o: o.start_date)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    phone = factory.Sequence(lambda n: f"+4915112{n % 100000:05d}")
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """A confirmed appointment far in the future, straight into the table."""
+
+    class Meta:
+        model = Appointment
+
+    staff = factory.SubFactory(StaffMemberFactory)
+    branch = factory.LazyAttribute(lambda o: o.staff.branch)
+    service = factory.SubFactory(ServiceFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    start = factory.Sequence(
+        lambda n: timezone.now().replace(microsecond=0, second=0) + timedelta(days=200, hours=n)
+    )
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=30))
+    busy_until = factory.LazyAttribute(lambda o: o.end)
+
+
+class AppointmentHistoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AppointmentHistory
+
+    appointment = factory.SubFactory(AppointmentFactory)
+    action = "created"
+    actor = "system"
+
+
+class IdempotencyRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IdempotencyRecord
+
+    user_id = 1
+    key = factory.Sequence(lambda n: f"key-{n}")
+    request_hash = "0" * 64
+
+
+# Every tenant model → how to make one inside the bound tenant, in dependency order.
 TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Branch: BranchFactory,
+    Service: ServiceFactory,
+    StaffMember: StaffMemberFactory,
+    StaffService: StaffServiceFactory,
+    WorkingHours: WorkingHoursFactory,
+    TimeOff: TimeOffFactory,
+    Closure: ClosureFactory,
+    Customer: CustomerFactory,
+    Appointment: AppointmentFactory,
+    AppointmentHistory: AppointmentHistoryFactory,
+    IdempotencyRecord: IdempotencyRecordFactory,
     Shelf: ShelfFactory,
     Tag: TagFactory,
     Book: BookFactory,

@@ -1,0 +1,117 @@
+"""``Idempotency-Key`` for POSTs: same key and body → the stored answer; another body →
+422; the first still running → 409 ``request_in_progress``.
+
+The key is claimed by inserting a row (committed at once, outside the work's own
+transaction), so a concurrent duplicate finds it; the answer is stored when the work
+is done. A failure that leaves no answer (5xx, crash) frees the key for a retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from askpro.api_errors import APIError
+from bookings.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+ABANDONED_AFTER = timedelta(minutes=2)  # longer than any request may run
+KEPT_FOR = timedelta(hours=24)
+
+Handler = Callable[..., Response]
+
+
+def _fingerprint(request: Request) -> str:
+    body = json.dumps(request.data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """Claim ``key``; return the earlier record if someone holds it, else ``None``."""
+    record, created = IdempotencyRecord.objects.get_or_create(
+        user_id=request.user.pk, key=key, defaults={"request_hash": fingerprint}
+    )
+    if created:
+        return None
+    abandoned = record.in_progress and record.created_at < timezone.now() - ABANDONED_AFTER
+    if abandoned and IdempotencyRecord.objects.filter(
+        pk=record.pk, in_progress=True, created_at=record.created_at
+    ).update(request_hash=fingerprint, created_at=timezone.now()):
+        return None
+    return record
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.request_hash != fingerprint:
+        raise APIError(
+            "idempotency_mismatch",
+            "This Idempotency-Key was used with a different request.",
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    if record.in_progress:
+        error = APIError(
+            "request_in_progress",
+            "A request with this Idempotency-Key is still being processed.",
+            status.HTTP_409_CONFLICT,
+        )
+        error.retry_after = 1  # type: ignore[attr-defined]
+        raise error
+    return Response(
+        record.response_body, status=record.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def idempotent(handler: Handler) -> Handler:
+    """Decorate a viewset action to honour the ``Idempotency-Key`` header."""
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            raise exceptions.ValidationError(
+                {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} printable characters."]}
+            )
+        fingerprint = _fingerprint(request)
+        earlier = _claim(request, key, fingerprint)
+        if earlier is not None:
+            return _replay(earlier, fingerprint)
+        try:
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except exceptions.APIException as exc:
+                response = view.handle_exception(exc)
+        except Exception:
+            IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).delete()
+            raise
+        if response.status_code >= 500:
+            IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).delete()
+        else:
+            IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).update(
+                in_progress=False, status_code=response.status_code, response_body=response.data
+            )
+        return response
+
+    return wrapper
+
+
+def prune_idempotency_records() -> int:
+    """Delete answers older than a day (called periodically, across tenants)."""
+    from tenants.context import all_tenants
+
+    with all_tenants("periodic: prune idempotency records"):
+        deleted, _ = IdempotencyRecord.objects.filter(
+            created_at__lt=timezone.now() - KEPT_FOR
+        ).delete()
+    return deleted

@@ -1,0 +1,12 @@
+"""Periodic booking jobs."""
+
+from __future__ import annotations
+
+from askpro.celery import app
+from bookings.services import complete_past_appointments
+
+
+@app.task(name="bookings.complete_past_appointments", queue="maintenance")
+def complete_past_appointments_task() -> int:
+    """Mark appointments that ended over an hour ago as completed (runs every 15 min)."""
+    return complete_past_appointments()
