@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "axes",
     "drf_spectacular",
     "tenants",
     "bookings",
@@ -59,11 +60,24 @@ MIDDLEWARE = [
     "tenants.middleware.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as its documentation asks: it turns a lockout into a response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "askpro.urls"
 WSGI_APPLICATION = "askpro.wsgi.application"
-AUTHENTICATION_BACKENDS = ["tenants.permissions.MembershipBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username/IP pair before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "tenants.permissions.MembershipBackend",
+]
+# Login brute-force protection: 5 failures per username and IP lock out for 15 minutes.
+AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # attempts name users of every company: `manage.py axes_reset`
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {

@@ -165,6 +165,7 @@ def book_appointment(
     check_slot(service, staff, start, now=now)
     deposit = DepositStatus.REQUIRED if service.requires_deposit else DepositStatus.NONE
     appointment = Appointment(
+        company_id=staff.company_id,
         branch_id=staff.branch_id,
         staff=staff,
         service=service,

@@ -101,6 +101,23 @@ class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
         return display
 
 
+class TenantInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Inline rows of a tenant model: ``company`` comes from the parent object."""
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*(super().get_exclude(request, obj) or []), "company"]
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class ParentCompanyFormSet(formset):  # type: ignore[misc,valid-type]
+            def save_new(self, form: Any, commit: bool = True) -> Any:
+                form.instance.company_id = self.instance.company_id
+                return super().save_new(form, commit)
+
+        return ParentCompanyFormSet
+
+
 def members_of_bound_company() -> models.QuerySet[Any]:
     """Users with a membership in the bound company (none when no single company)."""
     scope = current_scope()

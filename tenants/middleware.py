@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from zoneinfo import ZoneInfo
+
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
 from tenants.context import current_scope
 from tenants.resolution import COMPANY_HEADER, SESSION_KEY, CompanyNotFound, resolve_company
@@ -42,7 +45,8 @@ class TenantMiddleware:
             return self.get_response(request)
         request.company = acting.company  # type: ignore[attr-defined]
         request.company_role = acting.role  # type: ignore[attr-defined]
-        with acting.binding():
+        zone = ZoneInfo(acting.company.timezone) if acting.company else None
+        with acting.binding(), timezone.override(zone):  # admin times in the company's zone
             response = self.get_response(request)
             # Templates are rendered lazily; render while the tenant is still bound.
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
