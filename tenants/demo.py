@@ -43,14 +43,7 @@ def seed_company_data(company: Company, branch: Branch) -> dict[str, Any]:
             for service in services:
                 StaffService.objects.create(staff=member, service=service)
             WorkingHours.objects.bulk_create(
-                WorkingHours(
-                    staff=member,
-                    weekday=day,
-                    start=time(9),
-                    end=time(17),
-                    break_start=time(12, 30),
-                    break_end=time(13),
-                )
+                WorkingHours(staff=member, weekday=day, start=time(9), end=time(17))
                 for day in WEEKDAYS
             )
         staff.append(member)
