@@ -31,11 +31,17 @@ app.conf.update(
     task_publish_retry=False,
     broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
     worker_hijack_root_logger=False,
+    task_routes={
+        "bookings.*": {"queue": "maintenance"},
+    },
     beat_schedule={
         "complete-past-appointments": {
             "task": "bookings.complete_past_appointments",
             "schedule": 15 * 60,
-            "options": {"queue": "maintenance"},
+        },
+        "prune-idempotency-records": {
+            "task": "bookings.prune_idempotency_records",
+            "schedule": 60 * 60,
         },
     },
 )

@@ -82,7 +82,7 @@ class CustomerForm(TenantAdminForm):
         if not phone:
             return phone
         scope = current_scope()
-        company_id = self.instance.company_id or (scope.company_id if scope else None)
+        company_id = self.instance.company_id or (scope.company_id if scope else None) or 0
         region = (
             Company.objects.filter(pk=company_id).values_list("country", flat=True).first() or "DE"
         )
@@ -99,12 +99,12 @@ class CustomerAdmin(TenantAdmin):
     search_fields = ["name", "phone", "email"]
 
 
-class HistoryInline(admin.TabularInline):  # type: ignore[type-arg]
+class HistoryInline(admin.TabularInline):
     model = AppointmentHistory
     extra = 0
     can_delete = False
-    fields = ["at", "action", "actor", "changes"]
-    readonly_fields = fields
+    fields = ("at", "action", "actor", "changes")
+    readonly_fields = ("at", "action", "actor", "changes")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -185,7 +185,7 @@ class AppointmentAdmin(TenantAdmin):
     inlines = [HistoryInline]
     actions = ["cancel_selected", "mark_completed", "mark_no_show"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = ["staff", "service", "customer", "start", "notes"]
         if obj is not None:
             fields = [

@@ -101,7 +101,7 @@ class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
         return display
 
 
-class TenantInline(admin.TabularInline):  # type: ignore[type-arg]
+class TenantInline(admin.TabularInline):
     """Inline rows of a tenant model: ``company`` comes from the parent object."""
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:

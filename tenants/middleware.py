@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
 from zoneinfo import ZoneInfo
 
 from django.http import Http404, HttpRequest, HttpResponse

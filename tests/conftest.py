@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import caches
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -83,3 +86,59 @@ def token_client(user: Any, company_slug: str | None = None) -> APIClient:
 @pytest.fixture
 def superuser(db: Any) -> Any:
     return UserFactory(username="root", is_superuser=True)
+
+
+@dataclass
+class Salon:
+    """Company a's bookable setup: one branch in Berlin, one 30-minute service, two staff
+    working every day 09:00-17:00, and a known customer."""
+
+    company: Company
+    branch: Any
+    service: Any
+    staff: Any
+    other_staff: Any
+    customer: Any
+    day: date  # a day at least two days ahead
+
+    def at(self, hour: int, minute: int = 0, day: date | None = None) -> datetime:
+        """An aware datetime at local wall time ``hour:minute`` on ``day`` in Berlin."""
+        return datetime.combine(day or self.day, time(hour, minute), tzinfo=BERLIN)
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def make_salon(company: Company) -> Salon:
+    from tests.factories import (
+        BranchFactory,
+        CustomerFactory,
+        ServiceFactory,
+        StaffMemberFactory,
+        StaffServiceFactory,
+        WorkingHoursFactory,
+    )
+
+    with tenant_context(company):
+        branch = BranchFactory(name="Mitte", timezone="Europe/Berlin", country="DE")
+        service = ServiceFactory(name="Cut", duration_minutes=30, slot_interval_minutes=30)
+        staff = [StaffMemberFactory(branch=branch, name=n) for n in ("Anna", "Jonas")]
+        for member in staff:
+            StaffServiceFactory(staff=member, service=service)
+            for weekday in range(7):
+                WorkingHoursFactory(staff=member, weekday=weekday, start=time(9), end=time(17))
+        customer = CustomerFactory(name="Erika Muster", phone="+4915112345678")
+    return Salon(
+        company=company,
+        branch=branch,
+        service=service,
+        staff=staff[0],
+        other_staff=staff[1],
+        customer=customer,
+        day=timezone.localdate() + timedelta(days=3),
+    )
+
+
+@pytest.fixture
+def salon(world: World) -> Salon:
+    return make_salon(world.a)

@@ -65,11 +65,36 @@ class BookingAPIView(TenantScopedMixin):
     throttle_classes: Sequence[type[BaseThrottle]] = [UserRateThrottle, CompanyRateThrottle]
 
 
+class StrictBooleanFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false``; anything else is a 400, not silently ignored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(**kwargs)
+
+
+class ServiceFilter(filters.FilterSet):
+    active = StrictBooleanFilter()
+
+    class Meta:
+        model = Service
+        fields = ["active"]
+
+
+class StaffFilter(filters.FilterSet):
+    active = StrictBooleanFilter()
+
+    class Meta:
+        model = StaffMember
+        fields = ["branch", "active", "services"]
+
+
 class ServiceViewSet(BookingAPIView, viewsets.ReadOnlyModelViewSet[Service]):
     queryset = Service.objects.all()
     serializer_class = ServiceSerializer
     filter_backends = [filters.DjangoFilterBackend, SearchFilter]
-    filterset_fields = ["active"]
+    filterset_class = ServiceFilter
     search_fields = ["name"]
 
 
@@ -79,7 +104,7 @@ class StaffViewSet(BookingAPIView, viewsets.ReadOnlyModelViewSet[StaffMember]):
     )
     serializer_class = StaffSerializer
     filter_backends = [filters.DjangoFilterBackend, SearchFilter]
-    filterset_fields = ["branch", "active", "services"]
+    filterset_class = StaffFilter
     search_fields = ["name"]
 
 
@@ -160,11 +185,12 @@ class AppointmentViewSet(
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request: Request, pk: str | None = None) -> Response:
+        appointment = self.get_object()  # another company's id is a 404 before anything
         params = CancelRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
             appointment = services.cancel_appointment(
-                self.get_object(), actor=self._actor(), reason=params.validated_data["reason"]
+                appointment, actor=self._actor(), reason=params.validated_data["reason"]
             )
         except BookingError as exc:
             raise as_api_error(exc) from None
@@ -174,11 +200,12 @@ class AppointmentViewSet(
     @action(detail=True, methods=["post"])
     @idempotent
     def reschedule(self, request: Request, pk: str | None = None) -> Response:
+        appointment = self.get_object()
         params = RescheduleRequestSerializer(data=request.data, context={"request": request})
         params.is_valid(raise_exception=True)
         try:
             appointment = services.reschedule_appointment(
-                self.get_object(),
+                appointment,
                 start=params.validated_data["start"],
                 staff=params.validated_data.get("staff"),
                 actor=self._actor(),
