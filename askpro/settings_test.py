@@ -7,7 +7,9 @@ import os
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "askpro-test-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("DATABASE_URL", "postgres://askpro_owner@127.0.0.1:5432/askpro")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per xdist worker: cache.clear() flushes a whole database.
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw") or -1)
+os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - (_worker + 1)}")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "warning")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
