@@ -38,5 +38,9 @@ test-sqlite: install
 
 test: lint test-postgres test-sqlite
 
+# Benchmarks (not timed tests): gunicorn + wrk over loopback; see bench/README.md.
+bench: install
+	scripts/bench.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf .venv .tools .run db.sqlite3
