@@ -115,7 +115,9 @@ class _Busy:
 
     def __init__(self, intervals: Iterable[tuple[datetime, datetime]]) -> None:
         merged: list[tuple[datetime, datetime]] = []
-        for start, end in sorted(intervals):
+        # In UTC: intervals in one ZoneInfo would sort by wall clock (wrong on fall-back).
+        utc = sorted((start.astimezone(UTC), end.astimezone(UTC)) for start, end in intervals)
+        for start, end in utc:
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
