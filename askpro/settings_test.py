@@ -7,14 +7,13 @@ import os
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "askpro-test-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("DATABASE_URL", "postgres://askpro_owner@127.0.0.1:5432/askpro")
-# One Redis database per xdist worker: cache.clear() flushes a whole database.
-_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw") or -1)
-os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - (_worker + 1)}")
+# tests/conftest.py moves each xdist worker to a Redis database of its own.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "warning")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
-from askpro.settings import *  # noqa: F403
+from askpro.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True

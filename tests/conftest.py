@@ -19,6 +19,27 @@ from tenants.models import Company, Role
 from tests.factories import TENANT_FACTORIES, CompanyFactory, MembershipFactory, UserFactory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _redis_database_per_worker(worker_id: str) -> Any:
+    """cache.clear() flushes a whole Redis database: give each xdist worker its own.
+
+    Settings are imported before xdist names the worker, so this can't live there.
+    """
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    if worker_id == "master" or not settings.REDIS_URL:
+        yield
+        return
+    number = 14 - int(worker_id.removeprefix("gw"))
+    url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{number}"
+    caches_for_worker = {
+        alias: {**config, "LOCATION": url} for alias, config in settings.CACHES.items()
+    }
+    with override_settings(CACHES=caches_for_worker, REDIS_URL=url):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clear_caches() -> None:
     for alias in ("default", "sessions"):
