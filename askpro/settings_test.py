@@ -13,7 +13,7 @@ os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "warning")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
-from askpro.settings import *  # noqa: E402, F403
+from askpro.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
