@@ -20,7 +20,7 @@ from tests.factories import TENANT_FACTORIES, CompanyFactory, MembershipFactory,
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _redis_database_per_worker(worker_id: str) -> Any:
+def _redis_database_per_worker(request: pytest.FixtureRequest) -> Any:
     """cache.clear() flushes a whole Redis database: give each xdist worker its own.
 
     Settings are imported before xdist names the worker, so this can't live there.
@@ -28,6 +28,7 @@ def _redis_database_per_worker(worker_id: str) -> Any:
     from django.conf import settings
     from django.test.utils import override_settings
 
+    worker_id = getattr(request.config, "workerinput", {}).get("workerid", "master")
     if worker_id == "master" or not settings.REDIS_URL:
         yield
         return
