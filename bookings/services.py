@@ -90,11 +90,14 @@ def _constraint(exc: Exception) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
-def _check_offered(service: Service, staff: StaffMember) -> None:
+def _check_offered(service: Service, staff: StaffMember) -> StaffMember:
+    """Return ``staff`` reloaded with its branch, if it offers ``service``."""
     if not service.active:
         raise NotOffered("This service can't be booked any more.", field="service")
-    if not staff.active or not bookable_staff(service, staff.pk):
+    offering = bookable_staff(service, staff.pk) if staff.active else []
+    if not offering:
         raise NotOffered(f"{staff.name} doesn't offer {service.name}.")
+    return offering[0]
 
 
 def _check_window(service: Service, start: datetime, now: datetime) -> None:
@@ -118,9 +121,10 @@ def check_slot(
     *,
     now: datetime,
     moving: Appointment | None = None,
-) -> None:
-    """Raise unless ``start`` is a free slot of ``staff`` for ``service``."""
-    _check_offered(service, staff)
+) -> StaffMember:
+    """Raise unless ``start`` is a free slot of ``staff`` for ``service``; return ``staff``
+    reloaded with its branch."""
+    staff = _check_offered(service, staff)
     _check_window(service, start, now)
     day = start.astimezone(ZoneInfo(staff.branch.timezone)).date()
     (schedule,) = load_schedules(
@@ -128,7 +132,7 @@ def check_slot(
     )
     rules = Rules.of(service)
     if any(slot.start == start for slot in slots_for(schedule, rules, day, day, now)):
-        return
+        return staff
     unbooked = dataclasses.replace(schedule, booked=[])
     if any(slot.start == start for slot in slots_for(unbooked, rules, day, day, now)):
         raise SlotTaken("This time was just taken.")
@@ -162,11 +166,11 @@ def book_appointment(
         existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    check_slot(service, staff, start, now=now)
+    staff = check_slot(service, staff, start, now=now)
     deposit = DepositStatus.REQUIRED if service.requires_deposit else DepositStatus.NONE
     appointment = Appointment(
         company_id=staff.company_id,
-        branch_id=staff.branch_id,
+        branch=staff.branch,
         staff=staff,
         service=service,
         customer=customer,

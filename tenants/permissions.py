@@ -50,6 +50,15 @@ def permissions_for(role: str) -> frozenset[str]:
     return frozenset(granted)
 
 
+def _role_attribute(company_id: int) -> str:
+    return f"_askpro_role_{company_id}"
+
+
+def remember_role(user: Any, company_id: int, role: str) -> None:
+    """Cache the role found while resolving the company, saving the backend a query."""
+    setattr(user, _role_attribute(company_id), role)
+
+
 class MembershipBackend(ModelBackend):
     """Username/password login, plus permissions from the role in the bound company."""
 
@@ -57,7 +66,7 @@ class MembershipBackend(ModelBackend):
         scope = current_scope()
         if scope is None or scope.company_id is None:
             return None
-        cache_attr = f"_askpro_role_{scope.company_id}"
+        cache_attr = _role_attribute(scope.company_id)
         if not hasattr(user_obj, cache_attr):
             role = (
                 Membership.objects.filter(user_id=user_obj.pk, company_id=scope.company_id)
@@ -68,13 +77,11 @@ class MembershipBackend(ModelBackend):
         return getattr(user_obj, cache_attr)
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
+        # Only the role counts: per-user and group permissions are global, not per company.
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
-        perms = set(super().get_all_permissions(user_obj, obj))
         role = self._role(user_obj)
-        if role:
-            perms |= permissions_for(role)
-        return perms
+        return set(permissions_for(role)) if role else set()
 
     def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
         return user_obj.is_active and perm in self.get_all_permissions(user_obj, obj)

@@ -50,11 +50,18 @@ def resolve_company(user: Any, slug: str | None, *, fallback_to_first: bool = Fa
         membership = memberships.filter(company__slug=slug).first()
         if membership is None:
             raise CompanyNotFound(slug)
-        return Acting(company=membership.company, role=membership.role)
+        return _acting_as(user, membership)
 
     found = list(memberships.order_by("company__name", "company_id")[:2])
     if not found:
         raise CompanyNotFound("")
     if len(found) > 1 and not fallback_to_first:
         raise CompanyAmbiguous()
-    return Acting(company=found[0].company, role=found[0].role)
+    return _acting_as(user, found[0])
+
+
+def _acting_as(user: Any, membership: Membership) -> Acting:
+    from tenants.permissions import remember_role
+
+    remember_role(user, membership.company_id, membership.role)
+    return Acting(company=membership.company, role=membership.role)

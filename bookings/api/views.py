@@ -155,14 +155,17 @@ class AppointmentViewSet(
     @extend_schema(request=BookingRequestSerializer, responses={201: AppointmentSerializer})
     @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = BookingRequestSerializer(data=request.data, context={"request": request})
+        region = request.company.country  # type: ignore[attr-defined]
+        params = BookingRequestSerializer(
+            data=request.data, context={"request": request, "region": region}
+        )
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
             customer = data["customer"]
             if isinstance(customer, dict):
                 customer = services.find_or_create_customer(
-                    customer["name"], customer["phone"], company_region()
+                    customer["name"], customer["phone"], region
                 )
             appointment = services.book_appointment(
                 service=data["service"],
