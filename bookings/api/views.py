@@ -35,7 +35,6 @@ from bookings.api.serializers import (
     RescheduleRequestSerializer,
     ServiceSerializer,
     StaffSerializer,
-    company_region,
 )
 from bookings.availability import find_slots
 from bookings.errors import BookingError
