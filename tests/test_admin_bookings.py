@@ -106,3 +106,33 @@ def test_repeated_failed_logins_lock_the_account_out(world: World) -> None:
     locked = client.post(url, {"username": "owner_a", "password": "pw"})
     assert locked.status_code == 429
     assert Client().post(url, {"username": "staff_a", "password": "pw"}).status_code == 302
+
+
+def test_the_customer_autocomplete_offers_only_the_companys_customers(world: World) -> None:
+    from bookings.models import Customer
+
+    response = login(world.staff_a).get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "bookings",
+            "model_name": "appointment",
+            "field_name": "customer",
+            "term": "Customer",
+        },
+    )
+    assert response.status_code == 200
+    ids = {int(r["id"]) for r in response.json()["results"]}
+    assert world.rows["a"][Customer].pk in ids
+    assert world.rows["b"][Customer].pk not in ids
+
+
+def test_the_service_autocomplete_in_the_staff_page_is_scoped(world: World) -> None:
+    from bookings.models import Service
+
+    response = login(world.owner_a).get(
+        "/admin/autocomplete/",
+        {"app_label": "bookings", "model_name": "staffservice", "field_name": "service"},
+    )
+    assert response.status_code == 200
+    ids = {int(r["id"]) for r in response.json()["results"]}
+    assert ids == {world.rows["a"][Service].pk}

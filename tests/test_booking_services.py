@@ -261,3 +261,42 @@ def test_the_periodic_task_runs_without_a_tenant(world: Any) -> None:
 
     # Future appointments only: nothing to complete, and no TenantNotSet either.
     assert complete_past_appointments_task.delay().get() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="lock timeouts are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_that_waits_past_the_lock_timeout_is_slot_taken(world: Any) -> None:
+    """A conflicting booking still in flight makes ours wait; past lock_timeout PostgreSQL
+    answers lock_not_available (55P03), which must read as SlotTaken, not a 500."""
+    salon = make_salon(world.a)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_slot() -> None:
+        try:
+            with tenant_context(salon.company), transaction.atomic():
+                services.book_appointment(
+                    service=salon.service,
+                    staff=salon.staff,
+                    start=salon.at(10),
+                    customer=salon.customer,
+                    actor=ACTOR,
+                )
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold_the_slot)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        # The uncommitted row is invisible to our check, so we reach the INSERT and wait.
+        with tenant_context(salon.company), pytest.raises(SlotTaken):
+            book(salon, 10)
+    finally:
+        release.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
