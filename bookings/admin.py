@@ -185,39 +185,26 @@ class AppointmentAdmin(TenantAdmin):
     inlines = [HistoryInline]
     actions = ["cancel_selected", "mark_completed", "mark_no_show"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = ["staff", "service", "customer", "start", "notes"]
-        if obj is not None:
-            fields = [
-                "staff",
-                "start",
-                "notes",
-                "service",
-                "customer",
-                "end",
-                "status",
-                "source",
-                "deposit_status",
-                "calcom_uid",
-                "cancellation_reason",
-            ]
-        if request.user.is_superuser and obj is None:
-            fields.insert(0, "company")
-        return fields
+    # Status, deposit and calendar state change only through actions and the services.
+    add_fields = ("staff", "service", "customer", "start", "notes")
+    readonly_on_change = (
+        "service",
+        "customer",
+        "end",
+        "status",
+        "source",
+        "deposit_status",
+        "calcom_uid",
+        "cancellation_reason",
+    )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if obj is None:
-            return []
-        return [
-            "service",
-            "customer",
-            "end",
-            "status",
-            "source",
-            "deposit_status",
-            "calcom_uid",
-            "cancellation_reason",
-        ]
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:
+            return ["staff", "start", "notes", *self.readonly_on_change]
+        return ["company", *self.add_fields] if request.user.is_superuser else self.add_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_on_change if obj is not None else ()
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         actor = services.Actor.user(request.user)

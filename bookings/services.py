@@ -8,6 +8,8 @@ overlaps; the checks here give callers a precise reason before it has to speak.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +42,6 @@ from tenants.phones import normalize_phone
 
 EXCLUSION_VIOLATION = "23P01"
 LOCK_NOT_AVAILABLE = "55P03"
-UNIQUE_VIOLATION = "23505"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,18 @@ def _sqlstate(exc: Exception) -> str | None:
 def _constraint(exc: Exception) -> str | None:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
+
+
+@contextmanager
+def _conflicts_as_slot_taken() -> Iterator[None]:
+    """Let PostgreSQL's verdict on an overlap -- exclusion violation, or a lock wait
+    on the conflicting booking past ``lock_timeout`` -- surface as ``SlotTaken``."""
+    try:
+        yield
+    except (IntegrityError, OperationalError) as exc:
+        if _sqlstate(exc) in (EXCLUSION_VIOLATION, LOCK_NOT_AVAILABLE):
+            raise SlotTaken("This time was just taken.") from None
+        raise
 
 
 def _check_offered(service: Service, staff: StaffMember) -> StaffMember:
@@ -186,7 +199,7 @@ def book_appointment(
         notes=notes,
     )
     try:
-        with transaction.atomic():
+        with _conflicts_as_slot_taken(), transaction.atomic():
             appointment.save(force_insert=True)
             _record(
                 appointment,
@@ -197,18 +210,9 @@ def book_appointment(
                 status=appointment.status,
             )
     except IntegrityError as exc:
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
-            raise SlotTaken("This time was just taken.") from None
-        if (
-            _sqlstate(exc) == UNIQUE_VIOLATION
-            and idempotency_key
-            and (_constraint(exc) == "appointment_unique_idempotency_key")
-        ):
+        # A concurrent retry with the same key won the insert: answer with its booking.
+        if idempotency_key and _constraint(exc) == "appointment_unique_idempotency_key":
             return Appointment.objects.get(idempotency_key=idempotency_key)
-        raise
-    except OperationalError as exc:
-        if _sqlstate(exc) == LOCK_NOT_AVAILABLE:  # waited on a conflicting booking too long
-            raise SlotTaken("This time was just taken.") from None
         raise
     return appointment
 
@@ -250,33 +254,22 @@ def reschedule_appointment(
 ) -> Appointment:
     """Move an appointment (same id) to ``start``, optionally to another staff member."""
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            current = _locked(appointment)
-            if current.status not in ACTIVE_STATUSES:
-                raise InvalidTransition(
-                    f"A {current.get_status_display().lower()} appointment can't be moved."
-                )
-            new_staff = staff or current.staff
-            check_slot(current.service, new_staff, start, now=now, moving=current)
-            changes = {"start": [current.start, start], "staff": [current.staff_id, new_staff.pk]}
-            current.staff = new_staff
-            current.branch_id = new_staff.branch_id
-            current.start = start
-            current.end = start + current.service.duration
-            current.busy_until = current.end + current.service.buffer
-            current.save(
-                update_fields=["staff", "branch", "start", "end", "busy_until", "updated_at"]
+    with _conflicts_as_slot_taken(), transaction.atomic():
+        current = _locked(appointment)
+        if current.status not in ACTIVE_STATUSES:
+            raise InvalidTransition(
+                f"A {current.get_status_display().lower()} appointment can't be moved."
             )
-            _record(current, "rescheduled", actor, **changes)
-    except IntegrityError as exc:
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
-            raise SlotTaken("This time was just taken.") from None
-        raise
-    except OperationalError as exc:
-        if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
-            raise SlotTaken("This time was just taken.") from None
-        raise
+        new_staff = staff or current.staff
+        check_slot(current.service, new_staff, start, now=now, moving=current)
+        changes = {"start": [current.start, start], "staff": [current.staff_id, new_staff.pk]}
+        current.staff = new_staff
+        current.branch_id = new_staff.branch_id
+        current.start = start
+        current.end = start + current.service.duration
+        current.busy_until = current.end + current.service.buffer
+        current.save(update_fields=["staff", "branch", "start", "end", "busy_until", "updated_at"])
+        _record(current, "rescheduled", actor, **changes)
     return current
 
 
