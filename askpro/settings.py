@@ -104,6 +104,10 @@ DB_CONN_MAX_AGE = env.integer("DB_CONN_MAX_AGE", 60, minimum=0)
 def _database(name: str, default: str) -> dict[str, object]:
     config = env.database(name, default)
     if config["ENGINE"] == "django.db.backends.postgresql":
+        # Our backend states the tenant in every statement (tenants/db/base.py); that
+        # needs client-side binding and no named (server-side) cursors.
+        config["ENGINE"] = "tenants.db"
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
         config["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
         config["CONN_HEALTH_CHECKS"] = True
         # A stuck query or lock must fail the request, not hold a worker.
@@ -120,7 +124,13 @@ MIGRATION_DATABASE = (
     if env.raw("MIGRATION_DATABASE_URL")
     else DATABASES["default"]
 )
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# The running app's role when the owner migrates (gets grants, is bound by RLS).
+DATABASE_APP_ROLE = (
+    DATABASES["default"].get("USER")
+    if DATABASES["default"].get("USER") != MIGRATION_DATABASE.get("USER")
+    else None
+)
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "tenants.db"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,7 +6,9 @@ import os
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "askpro-test-secret-key-0123456789abcdefghijklmnop")
-os.environ.setdefault("DATABASE_URL", "postgres://askpro_owner@127.0.0.1:5432/askpro")
+# The suite runs as the app's role (no BYPASSRLS, owns nothing); the owner migrates.
+os.environ.setdefault("DATABASE_URL", "postgres://askpro_app@127.0.0.1:5432/askpro")
+os.environ.setdefault("MIGRATION_DATABASE_URL", "postgres://askpro_owner@127.0.0.1:5432/askpro")
 # tests/conftest.py moves each xdist worker to a Redis database of its own.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "console")

@@ -88,3 +88,17 @@ def check_tenant_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     )
                 )
     return errors
+
+
+@checks.register(checks.Tags.database)
+def check_row_level_security(databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every tenant table has forced RLS, its four policies and its tenant-safe keys."""
+    from django.db import connections
+
+    from tenants.db.rls import missing_protection
+
+    return [
+        checks.Error(problem, hint="Run `manage.py migrate` as the owner.", id="tenants.E005")
+        for alias in databases or []
+        for problem in missing_protection(connections[alias])
+    ]

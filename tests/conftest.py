@@ -19,6 +19,35 @@ from tenants.models import Company, Role
 from tests.factories import TENANT_FACTORIES, CompanyFactory, MembershipFactory, UserFactory
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(
+    request: pytest.FixtureRequest,
+    django_test_environment: None,
+    django_db_blocker: Any,
+    django_db_modify_db_settings: None,
+) -> Any:
+    """Create and migrate the test database as the owner; run the suite as the app role.
+
+    The app role can't create databases and owns no table, so row-level security binds
+    it exactly as in production (PITFALLS.md, Row-level security).
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    from tenants.db.roles import as_owner
+
+    with django_db_blocker.unblock(), as_owner():
+        # Nothing is serialized for rollback: tenant rows can't be read without a tenant.
+        config = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            aliases={"default"},
+            serialized_aliases=set(),
+        )
+    yield
+    with django_db_blocker.unblock(), as_owner():
+        teardown_databases(config, verbosity=request.config.option.verbose)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _redis_database_per_worker(request: pytest.FixtureRequest) -> Any:
     """cache.clear() flushes a whole Redis database: give each xdist worker its own.

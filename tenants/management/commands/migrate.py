@@ -1,0 +1,20 @@
+"""``migrate`` as the owning role, then row-level security and grants for the app role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.commands import migrate
+
+from tenants.db.roles import as_owner
+
+
+class Command(migrate.Command):
+    help = (
+        "Migrate as MIGRATION_DATABASE_URL's role (the table owner), then protect every "
+        "tenant table and grant the app's role (DATABASE_URL) what it needs."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with as_owner(options["database"]):
+            super().handle(*args, **options)
