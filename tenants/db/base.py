@@ -69,7 +69,7 @@ def state_the_tenant(
 ) -> Any:
     """Execute wrapper: run ``sql`` with the tenant settings of this moment."""
     connection = context["connection"]
-    if not connection.settings_dict.get("TENANT_SETTINGS", True) or (
+    if not connection.settings_dict.get("TENANT_SETTINGS") or (
         sql.lstrip()[:30].upper().startswith(_SENT_AS_IS)
     ):
         return execute(sql, params, many, context)

@@ -31,7 +31,7 @@ def as_owner(alias: str = "default") -> Iterator[None]:
         yield
         return
     saved: dict[str, Any] = {key: connection.settings_dict.get(key) for key in CREDENTIALS}
-    saved["TENANT_SETTINGS"] = connection.settings_dict.get("TENANT_SETTINGS", True)
+    saved["TENANT_SETTINGS"] = connection.settings_dict.get("TENANT_SETTINGS")
     connection.close()
     connection.settings_dict.update({key: owner.get(key) for key in CREDENTIALS})
     connection.settings_dict["TENANT_SETTINGS"] = False
