@@ -25,8 +25,17 @@ def check_database() -> Component:
     except Exception as exc:
         return Component("down", f"query failed: {type(exc).__name__}")
     if connection.vendor != "postgresql":
-        return Component("degraded", f"{connection.vendor}: development database")
+        return Component("degraded", f"{connection.vendor}: development database, no RLS")
+    if _bypasses_rls():
+        return Component("degraded", "connected as a role that bypasses row-level security")
     return Component("ok", "postgresql")
+
+
+def _bypasses_rls() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _ping(url: str) -> None:

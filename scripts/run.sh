@@ -10,6 +10,13 @@ export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-askpro.settings}
 PY=.venv/bin/python
 PORT=${PORT:-8000}
 
+case "${DATABASE_URL:-}" in
+  postgres://askpro_app@*|postgresql://askpro_app@*)
+    # The local app role migrates nothing itself: the owner on the same server does.
+    export MIGRATION_DATABASE_URL=${MIGRATION_DATABASE_URL:-${DATABASE_URL/askpro_app@/askpro_owner@}}
+    scripts/services.sh ;;
+esac
+
 $PY manage.py migrate --no-input -v 0
 seed=$($PY manage.py seed_demo --json)
 

@@ -43,3 +43,19 @@ def test_unknown_api_paths_get_the_error_body() -> None:
     response = Client().get("/api/v1/nope/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_database_is_ok_only_for_a_role_that_rls_binds() -> None:
+    from django.db import connection
+
+    from monitoring import health
+
+    if connection.vendor != "postgresql":
+        assert health.check_database().status == "degraded"
+        return
+    assert health.check_database().as_dict() == {"status": "ok", "detail": "postgresql"}
+    from unittest import mock
+
+    with mock.patch.object(health, "_bypasses_rls", return_value=True):
+        assert "bypasses row-level security" in health.check_database().detail
