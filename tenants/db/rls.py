@@ -157,10 +157,14 @@ def missing_protection(connection: BaseDatabaseWrapper) -> list[str]:
         for model in tenant_models():
             table = model._meta.db_table
             cursor.execute(
-                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
+                "WHERE oid = to_regclass(%s)",
                 [table],
             )
-            enabled, forced = cursor.fetchone()
+            row = cursor.fetchone()
+            if row is None:
+                continue  # not migrated yet (migrate runs its checks first)
+            enabled, forced = row
             if not (enabled and forced):
                 problems.append(f"{table}: row-level security is not enabled and forced")
             cursor.execute(
