@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.apps import apps
@@ -90,6 +92,20 @@ def check_tenant_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     return errors
 
 
+_migrating = False
+
+
+@contextmanager
+def migrating() -> Iterator[None]:
+    """Mark a running ``migrate``: it protects the tables after it has created them."""
+    global _migrating
+    _migrating = True
+    try:
+        yield
+    finally:
+        _migrating = False
+
+
 @checks.register(checks.Tags.database)
 def check_row_level_security(databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Every tenant table has forced RLS, its four policies and its tenant-safe keys."""
@@ -97,6 +113,8 @@ def check_row_level_security(databases: Any = None, **kwargs: Any) -> list[check
 
     from tenants.db.rls import missing_protection
 
+    if _migrating:
+        return []
     return [
         checks.Error(problem, hint="Run `manage.py migrate` as the owner.", id="tenants.E005")
         for alias in databases or []
