@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.commands import migrate
+from django.db import DEFAULT_DB_ALIAS
 
 from tenants.checks import migrating
 from tenants.db.roles import as_owner
@@ -16,7 +17,8 @@ class Command(migrate.Command):
         "tenant table and grant the app's role (DATABASE_URL) what it needs."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        # The RLS check (tenants.E005) would refuse the very migrate that mends it.
-        with as_owner(options["database"]), migrating():
-            super().handle(*args, **options)
+    def execute(self, *args: Any, **options: Any) -> Any:
+        # Checks run in execute(): the RLS check (tenants.E005) would otherwise refuse
+        # the very migrate that mends it.
+        with as_owner(options.get("database") or DEFAULT_DB_ALIAS), migrating():
+            return super().execute(*args, **options)
