@@ -33,12 +33,16 @@ app.conf.update(
     worker_hijack_root_logger=False,
     task_routes={
         "bookings.*": {"queue": "maintenance"},
+        "webhooks.process_event": {"queue": "webhooks"},
+        "webhooks.*": {"queue": "maintenance"},
     },
     beat_schedule={
         "complete-past-appointments": {
             "task": "bookings.complete_past_appointments",
             "schedule": 15 * 60,
         },
+        "sweep-webhooks": {"task": "webhooks.sweep", "schedule": 30},
+        "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
         "prune-idempotency-records": {
             "task": "bookings.prune_idempotency_records",
             "schedule": 60 * 60,

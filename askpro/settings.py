@@ -7,6 +7,7 @@ in-process fallbacks, and /health says so.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from askpro import env
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "tenants",
     "bookings",
+    "webhooks",
     "monitoring",
 ]
 
@@ -157,6 +159,14 @@ CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", ("redis", "rediss", "amqp", "me
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 
+# --- Webhook inbox ----------------------------------------------------------------------
+WEBHOOK_MAX_BODY_BYTES = env.integer("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+WEBHOOK_PAYLOAD_RETENTION = timedelta(
+    days=env.integer("WEBHOOK_PAYLOAD_RETENTION_DAYS", 7, minimum=1)
+)
+# Longer than any provider retries (Stripe: 3 days), so a late retry is still a duplicate.
+WEBHOOK_DEDUP_RETENTION = timedelta(days=env.integer("WEBHOOK_DEDUP_RETENTION_DAYS", 30, minimum=4))
+
 # --- Auth, passwords ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -167,6 +177,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 
 # --- REST API -------------------------------------------------------------------------
+WEBHOOK_THROTTLE = env.rate("WEBHOOK_THROTTLE", "6000/min")  # per endpoint and per IP
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -178,7 +189,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.rate("API_THROTTLE_USER", "600/min"),
         "company": env.rate("API_THROTTLE_COMPANY", "3000/min"),
-        "webhook": env.rate("WEBHOOK_THROTTLE", "6000/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PAGINATION_CLASS": "askpro.api_pagination.Pagination",

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/company/<slug:slug>/", switch_company, name="switch-company"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("webhooks/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/live", health.live, name="health-live"),

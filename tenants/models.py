@@ -99,6 +99,8 @@ class Branch(TenantModel):
     )
     country = models.CharField(max_length=2, default="DE", validators=[validate_country])
     address = models.CharField(max_length=300, blank=True)
+    # NULL, not "": unique per company only when set.
+    retell_agent_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantModel.Meta):
@@ -106,6 +108,9 @@ class Branch(TenantModel):
         verbose_name_plural = "branches"
         constraints = [
             models.UniqueConstraint(fields=["company", "name"], name="branch_unique_name"),
+            models.UniqueConstraint(
+                fields=["company", "retell_agent_id"], name="branch_unique_agent"
+            ),
         ]
 
     def __str__(self) -> str:

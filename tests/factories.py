@@ -29,6 +29,7 @@ from bookings.models import (
 )
 from tenants.models import Branch, Company, Membership, Role
 from tests.testapp.models import Book, BookTag, Shelf, Tag
+from webhooks.models import WebhookEndpoint, WebhookEvent
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -202,6 +203,32 @@ class IdempotencyRecordFactory(factory.django.DjangoModelFactory):
     request_hash = "0" * 64
 
 
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    # One endpoint per company and provider: take the first provider still free.
+    provider = factory.LazyFunction(
+        lambda: next(
+            p
+            for p in ("stripe", "retell", "calcom")
+            if not WebhookEndpoint.objects.filter(provider=p).exists()
+        )
+    )
+    secret = factory.Sequence(lambda n: f"whsec_test_{n}")
+
+
+class WebhookEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEvent
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    provider = factory.LazyAttribute(lambda o: o.endpoint.provider)
+    event_type = "payment_intent.succeeded"
+    dedup_key = factory.Sequence(lambda n: f"evt_test_{n}")
+    payload = factory.LazyAttribute(lambda o: {"id": o.dedup_key, "type": o.event_type})
+
+
 # Every tenant model → how to make one inside the bound tenant, in dependency order.
 TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Branch: BranchFactory,
@@ -215,6 +242,8 @@ TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Appointment: AppointmentFactory,
     AppointmentHistory: AppointmentHistoryFactory,
     IdempotencyRecord: IdempotencyRecordFactory,
+    WebhookEndpoint: WebhookEndpointFactory,
+    WebhookEvent: WebhookEventFactory,
     Shelf: ShelfFactory,
     Tag: TagFactory,
     Book: BookFactory,

@@ -1,0 +1,75 @@
+"""Admin for webhook endpoints (secrets write-only) and the inbox (dead letters, replay)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tenants.admin_base import TenantAdmin, TenantAdminForm
+from webhooks.models import EventStatus, WebhookEndpoint, WebhookEvent
+from webhooks.replay import replay_events
+
+
+class EndpointForm(TenantAdminForm):
+    """The secret can be set or replaced, never read back."""
+
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current secret.",
+    )
+
+    def clean_secret(self) -> str:
+        secret: str = self.cleaned_data.get("secret", "")
+        if not secret and not self.instance.pk:
+            raise forms.ValidationError("A new endpoint needs its signing secret.")
+        return secret or self.instance.secret
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantAdmin):
+    form = EndpointForm
+    list_display = ["provider", "id", "active", "created_at"]
+    list_filter = ["provider", "active"]
+    readonly_fields = ["id", "path", "created_at"]
+    fields = ["provider", "secret", "active", "id", "path", "created_at"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(TenantAdmin):
+    list_display = ["received_at", "provider", "event_type", "status", "attempts", "last_error"]
+    list_filter = ["status", "provider", "event_type"]
+    search_fields = ["dedup_key", "event_type"]
+    date_hierarchy = "received_at"
+    readonly_fields = [
+        "endpoint",
+        "provider",
+        "event_type",
+        "dedup_key",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "lease_until",
+        "last_error",
+        "received_at",
+        "processed_at",
+        "payload",
+    ]
+    actions = ["replay"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Replay selected events", permissions=["view"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        replayable = list(queryset.filter(status__in=[EventStatus.DEAD, EventStatus.FAILED]))
+        outcomes = replay_events(replayable)
+        done = sum(1 for status in outcomes.values() if status == EventStatus.PROCESSED)
+        messages.info(request, f"Replayed {len(outcomes)} event(s); {done} processed.")

@@ -1,0 +1,3 @@
+"""calcom webhook handlers."""
+
+from __future__ import annotations

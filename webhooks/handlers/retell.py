@@ -1,0 +1,3 @@
+"""retell webhook handlers."""
+
+from __future__ import annotations

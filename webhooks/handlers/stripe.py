@@ -1,0 +1,3 @@
+"""stripe webhook handlers."""
+
+from __future__ import annotations

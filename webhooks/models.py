@@ -1,0 +1,102 @@
+"""The webhook inbox: endpoints (one per company and provider) and received events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from askpro.crypto import EncryptedTextField
+from tenants.models import TenantModel
+
+
+class Provider(models.TextChoices):
+    RETELL = "retell", "Retell"
+    CALCOM = "calcom", "Cal.com"
+    STRIPE = "stripe", "Stripe"
+
+
+class WebhookEndpoint(TenantModel):
+    """Where one provider posts one company's webhooks; the UUID in the URL names both
+    the tenant and the secret before the body is read."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    secret = EncryptedTextField(help_text=_("Signing secret (Retell: the API key); write-only."))
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["provider"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "provider"], name="endpoint_one_per_provider"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} webhooks"
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.provider}/{self.pk}/"
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PROCESSING = "processing", _("Processing")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored (no handler)")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Dead")
+
+
+class WebhookEvent(TenantModel):
+    """One delivery, stored before it is acknowledged; unique per (endpoint, dedup key).
+
+    Processed rows lose their payload after ``WEBHOOK_PAYLOAD_RETENTION`` but keep their
+    key for ``WEBHOOK_DEDUP_RETENTION``, longer than any provider retries.
+    """
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="events")
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    event_type = models.CharField(max_length=100)
+    dedup_key = models.CharField(max_length=255)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=12, choices=EventStatus.choices, default=EventStatus.RECEIVED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    MAX_ATTEMPTS: ClassVar[int] = 8
+    LEASE: ClassVar[timedelta] = timedelta(minutes=5)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "endpoint", "dedup_key"], name="event_unique_delivery"
+            ),
+        ]
+        indexes = [
+            # The sweeper's question: what is due? Only unfinished rows are indexed.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="event_due_idx",
+                condition=Q(status__in=["received", "processing", "failed"]),
+            ),
+            models.Index(fields=["company", "provider", "status"], name="event_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} ({self.status})"
