@@ -74,6 +74,11 @@ def _record(appointment: Appointment, action: str, actor: Actor, **changes: Any)
     )
 
 
+def record_history(appointment: Appointment, action: str, actor: Actor, **changes: Any) -> None:
+    """Append a history entry for a change made outside these services (e.g. the calendar)."""
+    _record(appointment, action, actor, **changes)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
@@ -331,3 +336,26 @@ def complete_past_appointments(
             for pk, company_id in due
         )
     return len(due)
+
+
+def record_deposit(appointment: Appointment, deposit: str, *, actor: Actor) -> Appointment:
+    """Set the deposit state from the payment provider; a paid deposit confirms a pending
+    appointment. A late "failed" never undoes "paid" (events arrive out of order)."""
+    with transaction.atomic():
+        current = _locked(appointment)
+        changes: dict[str, Any] = {}
+        if current.deposit_status != deposit and not (
+            current.deposit_status == DepositStatus.PAID and deposit == DepositStatus.FAILED
+        ):
+            changes["deposit_status"] = [current.deposit_status, deposit]
+            current.deposit_status = deposit
+        if (
+            current.deposit_status == DepositStatus.PAID
+            and current.status == AppointmentStatus.PENDING
+        ):
+            changes["status"] = [current.status, AppointmentStatus.CONFIRMED]
+            current.status = AppointmentStatus.CONFIRMED
+        if changes:
+            current.save(update_fields=["deposit_status", "status", "updated_at"])
+            _record(current, "deposit", actor, **changes)
+    return current

@@ -59,6 +59,8 @@ class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
     """Base of every admin for a tenant model."""
 
     form = TenantAdminForm
+    # Django 6's default for scheme-less URLs, opted into now.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])

@@ -29,7 +29,7 @@ from bookings.models import (
 )
 from tenants.models import Branch, Company, Membership, Role
 from tests.testapp.models import Book, BookTag, Shelf, Tag
-from webhooks.models import WebhookEndpoint, WebhookEvent
+from webhooks.models import CallLog, Payment, WebhookEndpoint, WebhookEvent
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -229,6 +229,23 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
     payload = factory.LazyAttribute(lambda o: {"id": o.dedup_key, "type": o.event_type})
 
 
+class CallLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CallLog
+
+    call_id = factory.Sequence(lambda n: f"call_test_{n}")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    payment_intent_id = factory.Sequence(lambda n: f"pi_test_{n}")
+    amount = 2500
+    currency = "eur"
+    status = "succeeded"
+
+
 # Every tenant model → how to make one inside the bound tenant, in dependency order.
 TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Branch: BranchFactory,
@@ -244,6 +261,8 @@ TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     IdempotencyRecord: IdempotencyRecordFactory,
     WebhookEndpoint: WebhookEndpointFactory,
     WebhookEvent: WebhookEventFactory,
+    CallLog: CallLogFactory,
+    Payment: PaymentFactory,
     Shelf: ShelfFactory,
     Tag: TagFactory,
     Book: BookFactory,

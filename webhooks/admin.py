@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenants.admin_base import TenantAdmin, TenantAdminForm
-from webhooks.models import EventStatus, WebhookEndpoint, WebhookEvent
+from webhooks.models import CallLog, EventStatus, Payment, WebhookEndpoint, WebhookEvent
 from webhooks.replay import replay_events
 
 
@@ -73,3 +73,31 @@ class WebhookEventAdmin(TenantAdmin):
         outcomes = replay_events(replayable)
         done = sum(1 for status in outcomes.values() if status == EventStatus.PROCESSED)
         messages.info(request, f"Replayed {len(outcomes)} event(s); {done} processed.")
+
+
+@admin.register(CallLog)
+class CallLogAdmin(TenantAdmin):
+    list_display = ["started_at", "branch", "from_number", "stage", "sentiment", "appointment"]
+    list_filter = ["stage", "branch", "sentiment", "successful"]
+    search_fields = ["call_id", "from_number", "summary"]
+    date_hierarchy = "started_at"
+    list_select_related = ["branch", "appointment"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(TenantAdmin):
+    list_display = ["created_at", "appointment", "amount", "currency", "status"]
+    list_filter = ["status", "currency"]
+    search_fields = ["payment_intent_id", "checkout_session_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

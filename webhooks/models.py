@@ -100,3 +100,100 @@ class WebhookEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} ({self.status})"
+
+
+class CallStage(models.IntegerChoices):
+    STARTED = 1, _("Started")
+    ENDED = 2, _("Ended")
+    ANALYZED = 3, _("Analyzed")
+
+
+class CallLog(TenantModel):
+    """One phone call handled by the voice agent, merged from Retell's webhooks in
+    whatever order they arrive."""
+
+    call_id = models.CharField(max_length=100)
+    branch = models.ForeignKey(
+        "tenants.Branch", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    customer = models.ForeignKey(
+        "bookings.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    appointment = models.ForeignKey(
+        "bookings.Appointment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+    )
+    stage = models.PositiveSmallIntegerField(choices=CallStage.choices, default=CallStage.STARTED)
+    direction = models.CharField(max_length=10, blank=True)
+    from_number = models.CharField(max_length=20, blank=True)
+    to_number = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    disconnection_reason = models.CharField(max_length=100, blank=True)
+    transcript = models.TextField(blank=True)
+    recording_url = models.URLField(max_length=500, blank=True)
+    summary = models.TextField(blank=True)
+    sentiment = models.CharField(max_length=20, blank=True)
+    successful = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "call_id"], name="call_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Call {self.call_id}"
+
+
+class PaymentStatus(models.TextChoices):
+    FAILED = "failed", _("Failed")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+    REFUNDED = "refunded", _("Refunded")
+
+
+# Events arrive out of order; a payment's status only ever moves forward in this order.
+PAYMENT_PROGRESS: list[str] = [
+    PaymentStatus.FAILED,
+    PaymentStatus.SUCCEEDED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+]
+
+
+class Payment(TenantModel):
+    """A deposit (Stripe PaymentIntent), linked to its appointment by metadata."""
+
+    payment_intent_id = models.CharField(max_length=255)
+    appointment = models.ForeignKey(
+        "bookings.Appointment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payments",
+    )
+    checkout_session_id = models.CharField(max_length=255, blank=True)
+    amount = models.PositiveIntegerField(help_text=_("In the currency's minor unit (cents)."))
+    amount_refunded = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "payment_intent_id"], name="payment_unique_intent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount / 100:.2f} {self.currency.upper()} ({self.status})"
