@@ -48,8 +48,40 @@ def seed_company_data(company: Company, branch: Branch) -> dict[str, Any]:
             )
         staff.append(member)
     return {
+        "webhooks": seed_webhooks(branch),
         "services": [
             {"id": s.pk, "name": s.name, "duration_minutes": s.duration_minutes} for s in services
         ],
         "staff": [{"id": m.pk, "name": m.name} for m in staff],
+    }
+
+
+def seed_webhooks(branch: Branch) -> dict[str, Any]:
+    """The company's three webhook endpoints and the branch's Retell agent id (once)."""
+    import secrets
+
+    from webhooks.models import WebhookEndpoint
+
+    if not branch.retell_agent_id:
+        branch.retell_agent_id = f"agent_{secrets.token_hex(12)}"
+        branch.save(update_fields=["retell_agent_id"])
+    made = {
+        "stripe": lambda: f"whsec_{secrets.token_urlsafe(24)}",
+        "calcom": lambda: secrets.token_urlsafe(24),
+        "retell": lambda: f"key_{secrets.token_hex(16)}",
+    }
+    endpoints = {
+        provider: WebhookEndpoint.objects.get_or_create(
+            provider=provider, defaults={"secret": make()}
+        )[0]
+        for provider, make in made.items()
+    }
+    return {
+        "stripe": {"path": endpoints["stripe"].path, "secret": endpoints["stripe"].secret},
+        "calcom": {"path": endpoints["calcom"].path, "secret": endpoints["calcom"].secret},
+        "retell": {
+            "path": endpoints["retell"].path,
+            "api_key": endpoints["retell"].secret,
+            "agent_id": branch.retell_agent_id,
+        },
     }

@@ -78,3 +78,24 @@ def test_another_slug_gives_a_separate_company() -> None:
     client.credentials(HTTP_AUTHORIZATION=f"Token {other['api_token']}")
     ids = {s["id"] for s in client.get("/api/v1/services/").json()["results"]}
     assert ids == {s["id"] for s in other["services"]}
+
+
+@pytest.mark.django_db
+def test_the_demo_webhooks_accept_signed_deliveries() -> None:
+    from django.test import Client
+
+    from tests import signing
+
+    data = seed()
+    assert data == seed()
+    hooks = data["webhooks"]
+    assert hooks["stripe"]["secret"].startswith("whsec_")
+    assert hooks["retell"]["agent_id"].startswith("agent_")
+    body = json.dumps(signing.fixture("stripe/payment_intent.succeeded")).encode()
+    response = Client().post(
+        hooks["stripe"]["path"],
+        body,
+        content_type="application/json",
+        **signing.signed_headers("stripe", body, hooks["stripe"]["secret"]),
+    )
+    assert response.status_code == 202
