@@ -10,6 +10,12 @@ from kombu import Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
 
 # Every task starts with no tenant bound, eager or not (tenants.tasks).
+def _sweep_seconds() -> int:
+    from django.conf import settings
+
+    return int(settings.WEBHOOK_SWEEP_SECONDS)
+
+
 app = Celery("askpro", task_cls="tenants.tasks:UnscopedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
@@ -41,7 +47,7 @@ app.conf.update(
             "task": "bookings.complete_past_appointments",
             "schedule": 15 * 60,
         },
-        "sweep-webhooks": {"task": "webhooks.sweep", "schedule": 30},
+        "sweep-webhooks": {"task": "webhooks.sweep", "schedule": _sweep_seconds()},
         "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
         "prune-idempotency-records": {
             "task": "bookings.prune_idempotency_records",

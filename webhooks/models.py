@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import ClassVar
 
 from django.db import models
@@ -79,7 +78,6 @@ class WebhookEvent(TenantModel):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     MAX_ATTEMPTS: ClassVar[int] = 8
-    LEASE: ClassVar[timedelta] = timedelta(minutes=5)
 
     class Meta(TenantModel.Meta):
         ordering = ["-received_at", "-id"]

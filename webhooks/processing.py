@@ -12,6 +12,7 @@ import logging
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -32,7 +33,7 @@ def claim(event_id: int) -> WebhookEvent | None:
         .filter(CLAIMABLE | Q(status=EventStatus.PROCESSING, lease_until__lt=now))
         .update(
             status=EventStatus.PROCESSING,
-            lease_until=now + WebhookEvent.LEASE,
+            lease_until=now + settings.WEBHOOK_LEASE,
         )
     )
     return WebhookEvent.objects.get(pk=event_id) if taken else None

@@ -36,10 +36,12 @@ def retry_after(*identities: str) -> int | None:
     window = int(time.time() // period)
     for identity in identities:
         key = f"webhook-rate:{identity}:{window}"
-        cache.add(key, 0, timeout=period + 1)
         try:
+            cache.add(key, 0, timeout=period + 1)
             count = cache.incr(key)
-        except ValueError:  # the key vanished (cache down or evicted): fail open
+        except Exception:  # noqa: BLE001 - cache down or key evicted: fail open
+            continue
+        if not isinstance(count, int):
             continue
         if count > limit:
             return max(1, period - int(time.time()) % period)
