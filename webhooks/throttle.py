@@ -39,7 +39,7 @@ def retry_after(*identities: str) -> int | None:
         try:
             cache.add(key, 0, timeout=period + 1)
             count = cache.incr(key)
-        except Exception:  # noqa: BLE001 - cache down or key evicted: fail open
+        except Exception:  # noqa: S112 - cache down or key evicted: fail open
             continue
         if not isinstance(count, int):
             continue
