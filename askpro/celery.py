@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
 
@@ -22,7 +22,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 QUEUES = ("default", "webhooks", "integrations", "notifications", "maintenance")
 
 app.conf.update(
-    task_queues=[Queue(name) for name in QUEUES],
+    # Each queue its own exchange and routing key: left to defaults, every queue binds
+    # to exchange "default" with key "default" and a task lands in all of them.
+    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
     task_default_queue="default",
     task_serializer="json",
     accept_content=["json"],

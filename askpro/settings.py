@@ -163,6 +163,8 @@ CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 # How long a worker may hold an event before the sweeper hands it to another.
 WEBHOOK_LEASE = timedelta(seconds=env.integer("WEBHOOK_LEASE_SECONDS", 300, minimum=1))
 WEBHOOK_SWEEP_SECONDS = env.integer("WEBHOOK_SWEEP_SECONDS", 30, minimum=1)
+# A received event not picked up by then is queued again (its message may be lost).
+WEBHOOK_STUCK_AFTER = timedelta(seconds=env.integer("WEBHOOK_STUCK_SECONDS", 60, minimum=1))
 WEBHOOK_MAX_BODY_BYTES = env.integer("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 WEBHOOK_PAYLOAD_RETENTION = timedelta(
     days=env.integer("WEBHOOK_PAYLOAD_RETENTION_DAYS", 7, minimum=1)

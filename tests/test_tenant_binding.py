@@ -143,3 +143,10 @@ def test_cache_keys_carry_the_tenant(world: Any) -> None:
     assert key_a == f"t{world.a.pk}:availability:7"
     with pytest.raises(TenantNotSet):
         tenant_key("availability", 7)
+
+
+def test_each_declared_queue_has_its_own_routing_key() -> None:
+    """A task must land in exactly one queue (defaults would bind all to "default")."""
+    keys = [(q.name, q.exchange.name, q.routing_key) for q in app.conf.task_queues]
+    assert keys == [(name, name, name) for name, _, _ in keys]
+    assert len(keys) == 5

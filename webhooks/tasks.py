@@ -17,7 +17,6 @@ from webhooks.models import EventStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-STUCK_RECEIVED_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 500
 
 
@@ -40,7 +39,7 @@ def due_events(now: timedelta | None = None) -> list[tuple[int, int]]:
     moment = timezone.now()
     due = (
         Q(status=EventStatus.FAILED, next_attempt_at__lte=moment)
-        | Q(status=EventStatus.RECEIVED, received_at__lt=moment - STUCK_RECEIVED_AFTER)
+        | Q(status=EventStatus.RECEIVED, received_at__lt=moment - settings.WEBHOOK_STUCK_AFTER)
         | Q(status=EventStatus.PROCESSING, lease_until__lt=moment)
     )
     with all_tenants("webhook sweeper: find due events"):
