@@ -9,6 +9,7 @@ from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
 
+
 # Every task starts with no tenant bound, eager or not (tenants.tasks).
 def _sweep_seconds() -> int:
     from django.conf import settings
