@@ -1,11 +1,16 @@
 """Create (idempotently) the benchmark company and print what the runner needs, as JSON.
 
-Run by ``bench/run.py`` with the benchmark environment (``python -m bench.setup_data``);
-its stdout is read by the runner, which keeps the API token to itself.
+Run by ``bench/run.py`` at the start of each run with the benchmark environment, as the
+app's role (``DATABASE_URL=askpro_app``, so row-level security applies here too):
+``python -m bench.setup_data``. Its stdout is read by the runner, which keeps the API
+token to itself.
 
-Each run leaves the company with no appointments and no customers, so the booking
-scenario always starts from the same empty calendar: 40 staff members working every day
-00:00-23:59 (Europe/Berlin), one 30-minute service stepped every 30 minutes.
+Each run wipes the company's appointments and customers and loads the same fixed set:
+40 staff members working every day 00:00-23:59 (Europe/Berlin), one 30-minute service
+stepped every 30 minutes, 500 customers and 2,000 appointments over the next 365 days.
+The appointments sit at 23:30-00:00 local time, a slot the shift can't offer (it ends
+at 23:59), so they fill the list scenario without taking a slot the booking scenario
+books or the availability scenario shows: every run starts from the same calendar.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import time
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from bookings.models import Service
@@ -25,6 +31,11 @@ STAFF_COUNT = 40
 MANAGER_USERNAME = "bench-manager"
 TIMEZONE = "Europe/Berlin"
 SHIFT_START, SHIFT_END = time(0, 0), time(23, 59)
+CUSTOMER_COUNT = 500
+APPOINTMENT_COUNT = 2000
+APPOINTMENT_DAYS = 365  # from tomorrow on
+APPOINTMENT_AT = time(23, 30)  # outside every bookable slot: see the module docstring
+CUSTOMER_PHONE = "+49160{:08d}"  # the booking scenario's customers use +49151...
 
 
 def main() -> None:
@@ -54,11 +65,15 @@ def seed() -> dict[str, Any]:
         branch = _branch()
         service = _service()
         staff_ids = [_staff_member(branch, service, n) for n in range(1, STAFF_COUNT + 1)]
+        customer_ids = _customers()
+        appointments = _appointments(branch, service, staff_ids, customer_ids)
     return {
         "company": {"id": company.pk, "slug": company.slug},
         "branch": {"id": branch.pk, "timezone": branch.timezone},
         "service": {"id": service.pk, "duration_minutes": service.duration_minutes},
         "staff": staff_ids,
+        "customers": len(customer_ids),
+        "appointments": appointments,
         "api_token": token,
     }
 
@@ -137,6 +152,57 @@ def _staff_member(branch: Branch, service: Service, number: int) -> int:
         )
     WorkingHours.objects.filter(staff=staff).exclude(weekday__in=Weekday.values).delete()
     return int(staff.pk)
+
+
+def _customers() -> list[int]:
+    from bookings.models import Customer
+
+    customers = Customer.objects.bulk_create(
+        Customer(name=f"Bench Customer {n:04d}", phone=CUSTOMER_PHONE.format(n))
+        for n in range(1, CUSTOMER_COUNT + 1)
+    )
+    return [int(customer.pk) for customer in customers]
+
+
+def _appointments(
+    branch: Branch, service: Service, staff_ids: list[int], customer_ids: list[int]
+) -> dict[str, Any]:
+    """APPOINTMENT_COUNT appointments at 23:30 local, evenly over APPOINTMENT_DAYS days.
+
+    About 5.5 a day, each day's with different staff members (so they never overlap);
+    one in ten cancelled, the rest confirmed; sources alternate phone and web."""
+    from bookings.models import Appointment, AppointmentSource, AppointmentStatus
+
+    tz = ZoneInfo(branch.timezone)
+    first = datetime.now(tz).date() + timedelta(days=1)
+    length = timedelta(minutes=service.duration_minutes)
+    rows = []
+    for n in range(APPOINTMENT_COUNT):
+        day = first + timedelta(days=n * APPOINTMENT_DAYS // APPOINTMENT_COUNT)
+        start = datetime.combine(day, APPOINTMENT_AT, tz)
+        cancelled = n % 10 == 9
+        rows.append(
+            Appointment(
+                branch=branch,
+                staff_id=staff_ids[n % len(staff_ids)],
+                service=service,
+                customer_id=customer_ids[n % len(customer_ids)],
+                start=start,
+                end=start + length,
+                busy_until=start + length,
+                status=AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.CONFIRMED,
+                source=AppointmentSource.PHONE if n % 2 else AppointmentSource.WEB,
+                cancellation_reason="bench" if cancelled else "",
+                cancelled_at=start - timedelta(days=1) if cancelled else None,
+            )
+        )
+    Appointment.objects.bulk_create(rows, batch_size=1000)
+    return {
+        "count": len(rows),
+        "first_day": first.isoformat(),
+        "days": APPOINTMENT_DAYS,
+        "local_time": APPOINTMENT_AT.strftime("%H:%M"),
+    }
 
 
 if __name__ == "__main__":

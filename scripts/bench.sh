@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: make sure wrk, PostgreSQL and Redis are there, then run bench/run.py
-# (gunicorn on 127.0.0.1:8765 against the askpro_bench database, loaded with wrk).
-# Arguments go to the runner: scripts/bench.sh --duration 5 --scenario health
+# `make bench`: make sure wrk, PostgreSQL, Redis and the roles askpro_owner/askpro_app
+# are there, then run bench/run.py: gunicorn against the askpro_bench database as the app
+# role with row-level security (127.0.0.1:8765) and as the owner without (:8766), loaded
+# with wrk. Arguments go to the runner: scripts/bench.sh --duration 5 --scenario health
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

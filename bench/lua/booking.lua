@@ -2,14 +2,16 @@
 --
 -- Slot space: global index i -> day = i // (staff * slots_per_day); within a day the
 -- slot index is the slower digit and the staff member the faster one, so consecutive
--- requests go to different staff. Thread k of n takes i = k, k + n, k + 2n, ... so the
--- threads never meet. The phone number is derived from i, so every booking is a new
--- customer with a distinct (valid German mobile) number.
+-- requests go to different staff. Thread k of n takes i = s + k, s + k + n, ... so the
+-- threads never meet; s (BENCH_START) is where the previous run stopped (done() prints
+-- BENCH_NEXT), so runs against the same database never meet either. The phone number
+-- is derived from i, so every booking is a new customer with a distinct (valid German
+-- mobile) number.
 --
 -- Env: BENCH_TOKEN, BENCH_SERVICE_ID, BENCH_STAFF (ids, comma-separated),
 -- BENCH_DAYS ("<epoch of local 00:00>/<offset seconds>/<+HH:MM>", comma-separated;
 -- days with a DST change are left out), BENCH_SLOTS_PER_DAY, BENCH_SLOT_SECONDS,
--- BENCH_THREADS.
+-- BENCH_THREADS, BENCH_START (optional, 0).
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local service, staff, days, slots_per_day, slot_seconds, step, index
@@ -32,7 +34,8 @@ function init(args)
   slots_per_day = tonumber(bench_env("BENCH_SLOTS_PER_DAY"))
   slot_seconds = tonumber(bench_env("BENCH_SLOT_SECONDS"))
   step = tonumber(bench_env("BENCH_THREADS"))
-  index = thread_id
+  index = tonumber(os.getenv("BENCH_START") or "0") + thread_id
+  bench_next = index
 end
 
 local function slot_start(i)
@@ -47,6 +50,7 @@ end
 function request()
   local i = index
   index = index + step
+  bench_next = index -- a global: done() reads it (see common.lua)
   local staff_id, start = slot_start(i)
   local body = string.format(
     '{"service": %s, "staff": %s, "start": "%s", '

@@ -5,6 +5,10 @@
 -- can only read a thread's *global scalars* (thread:get). So each thread keeps one
 -- global counter per status (status_201, ...) plus the list of codes it has seen,
 -- and the first body of each unexpected status (sample_409, ...) for diagnosis.
+-- A script that numbers its requests keeps the next number in the global bench_next;
+-- done() reports the highest, so the runner can start the next run after it.
+-- With BENCH_HISTOGRAM=1, done() also prints the latency histogram (microseconds and
+-- counts), so the runner can merge runs into exact percentiles.
 
 local threads = {}
 local next_thread_id = 0
@@ -44,6 +48,32 @@ function done(summary, latency, requests)
   for code, body in pairs(samples) do
     io.write(string.format("BENCH_SAMPLE %s %s\n", code, body))
   end
+  local next_index = nil
+  for _, thread in ipairs(threads) do
+    local value = thread:get("bench_next")
+    if value ~= nil and (next_index == nil or value > next_index) then
+      next_index = value
+    end
+  end
+  if next_index ~= nil then
+    io.write(string.format("BENCH_NEXT %d\n", next_index))
+  end
+  bench_histogram(latency)
+end
+
+-- latency(i) scans the whole histogram, so the dump is quadratic: only for short runs.
+local HISTOGRAM_LIMIT = 20000
+
+function bench_histogram(latency)
+  if os.getenv("BENCH_HISTOGRAM") ~= "1" or #latency > HISTOGRAM_LIMIT then
+    return
+  end
+  local parts = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    table.insert(parts, string.format("%d:%d", value, count))
+  end
+  io.write("BENCH_HISTOGRAM " .. table.concat(parts, ",") .. "\n")
 end
 
 -- Helpers for the scenario scripts.

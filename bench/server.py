@@ -1,0 +1,286 @@
+"""The processes `make bench` runs: PostgreSQL set-up, seed data, gunicorn and Celery.
+
+Every long-running process is started in its own session and stopped as a group, so
+nothing outlives the runner (``running``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import (
+    BIN,
+    DB_NAME,
+    DB_OWNER,
+    LOG_DIR,
+    PG_HOST,
+    PG_PORT,
+    REDIS_URL,
+    ROOT,
+    BenchError,
+    Options,
+    variant_env,
+)
+
+# The tables a seed rewrites: vacuumed and analysed after it, so dead rows and stale
+# statistics don't differ from one pass to the next (or set autovacuum off mid-run).
+SEEDED_TABLES = ("bookings_appointment", "bookings_appointmenthistory", "bookings_customer")
+
+# --- subprocesses -----------------------------------------------------------------------
+
+
+def executable(name: str) -> str:
+    """Full path of a tool: the virtualenv's first, then PATH."""
+    candidate = BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise BenchError(f"{name} is not installed (scripts/bench.sh installs what it can)")
+    return found
+
+
+def run(args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    """Run a command to completion; return its stdout, or raise with its stderr."""
+    try:
+        result = subprocess.run(  # noqa: S603 -- fixed argv, no shell
+            list(args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{Path(args[0]).name} took more than {timeout:.0f} s") from None
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip()[-2000:]
+        raise BenchError(f"{Path(args[0]).name} {' '.join(args[1:3])} failed:\n{tail}")
+    return result.stdout
+
+
+def spawn(name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a long-running process in its own session (so its children stop with it)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 -- fixed argv, no shell
+            list(args),
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGTERM the process group we started, then SIGKILL whatever is left."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def log_tail(name: str, lines: int = 20) -> str:
+    path = LOG_DIR / f"{name}.log"
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def running(
+    name: str, args: Sequence[str], env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn(name, args, env)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+# --- the database, Redis and data -------------------------------------------------------
+
+
+def psql(sql: str, user: str = "postgres", database: str = "postgres") -> str:
+    args = [executable("psql"), "-h", PG_HOST, "-p", PG_PORT, "-U", user, "-d", database]
+    return run([*args, "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).strip()
+
+
+def ensure_database() -> None:
+    exists = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"  # noqa: S608 -- constant
+    if psql(exists) != "1":
+        print(f"creating database {DB_NAME} owned by {DB_OWNER}", file=sys.stderr)
+        psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_OWNER}")
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).flushdb()
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Migrate as the owner, grant the app role, then check every table is protected.
+
+    ``--skip-checks``: ``migrate`` runs the database checks *before* migrating, and the
+    RLS check (tenants.E005) fails on a fresh database or one migrated before RLS,
+    which is exactly what this migrate fixes. ``check --database`` runs it after."""
+    manage = [sys.executable, "manage.py"]
+    run([*manage, "migrate", "--no-input", "--skip-checks", "-v", "0"], env)
+    run([*manage, "check", "--database", "default", "--fail-level", "ERROR"], env)
+
+
+def seed(env: dict[str, str]) -> dict[str, Any]:
+    """Reset the bench company (``bench/setup_data.py``) and Redis; returns the seed."""
+    flush_redis()
+    data: dict[str, Any] = json.loads(run([sys.executable, "-m", "bench.setup_data"], env))
+    psql(f"VACUUM (ANALYZE) {', '.join(SEEDED_TABLES)}", DB_OWNER, DB_NAME)
+    return data
+
+
+def client_roles() -> dict[str, int]:
+    """Open connections to the bench database per role (ours, as postgres, left out)."""
+    rows = psql(
+        "SELECT usename, count(*) FROM pg_stat_activity "  # noqa: S608 -- constant
+        f"WHERE datname = '{DB_NAME}' AND usename <> 'postgres' GROUP BY usename"
+    )
+    return {name: int(count) for name, count in (line.split("|") for line in rows.splitlines())}
+
+
+# --- gunicorn and Celery ----------------------------------------------------------------
+
+
+def gunicorn_args() -> list[str]:
+    return [executable("gunicorn"), "-c", "docker/gunicorn.conf.py", "askpro.wsgi:application"]
+
+
+def gunicorn_config(env: dict[str, str]) -> dict[str, Any]:
+    """What docker/gunicorn.conf.py resolves to under ``env`` (workers, class, threads)."""
+    code = (
+        "import json, runpy; c = runpy.run_path('docker/gunicorn.conf.py'); "
+        "print(json.dumps({k: c[k] for k in ('workers', 'worker_class', 'threads', "
+        "'max_requests', 'max_requests_jitter')}))"
+    )
+    config: dict[str, Any] = json.loads(run([sys.executable, "-c", code], env))
+    return config
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_status(url: str, timeout: float = 2) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 -- loopback
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def child_pids(pid: int) -> list[int]:
+    found = subprocess.run(  # noqa: S603 -- fixed argv
+        [executable("pgrep"), "-P", str(pid)], capture_output=True, text=True, check=False
+    )
+    return [int(child) for child in found.stdout.split()]
+
+
+@dataclass(frozen=True)
+class Server:
+    """One gunicorn: a variant's database role on its own port."""
+
+    variant: str
+    port: int
+    env: dict[str, str]
+    master: int = 0  # the gunicorn master's pid, once started
+    capacity: int = 1  # requests it serves at once: workers x threads
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return f"gunicorn-{self.variant.replace(' ', '-')}"
+
+
+def server_for(opts: Options, env: dict[str, str], variant: str) -> Server:
+    port = opts.port_of(variant)
+    return Server(
+        variant, port, {**variant_env(env, variant), "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    )
+
+
+def wait_for_gunicorn(process: subprocess.Popen[bytes], server: Server, workers: int) -> None:
+    """Until /health/live answers 200 and every worker has been forked."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"gunicorn exited ({process.returncode}):\n{log_tail(server.log)}")
+        live = http_status(f"{server.base_url}/health/live") == 200
+        if live and len(child_pids(process.pid)) >= workers:
+            return
+        time.sleep(0.2)
+    raise BenchError(f"gunicorn did not become ready in 60 s:\n{log_tail(server.log)}")
+
+
+@contextmanager
+def serving(servers: list[Server], workers: int) -> Iterator[dict[str, int]]:
+    """Start every server at once, wait until all are ready; stop them all on exit.
+    Yields each variant's gunicorn master pid."""
+    with ExitStack() as stack:
+        started = [
+            (server, stack.enter_context(running(server.log, gunicorn_args(), server.env)))
+            for server in servers
+        ]
+        for server, process in started:
+            wait_for_gunicorn(process, server, workers)
+        yield {server.variant: process.pid for server, process in started}
+
+
+def wait_for_celery(process: subprocess.Popen[bytes], env: dict[str, str], node: str) -> None:
+    celery = executable("celery")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"the Celery worker exited:\n{log_tail('celery')}")
+        try:
+            run([celery, "-A", "askpro", "inspect", "ping", "-d", node, "-t", "2"], env, 30)
+            return
+        except BenchError:
+            time.sleep(1)
+    raise BenchError(f"the Celery worker did not answer in 60 s:\n{log_tail('celery')}")
+
+
+def celery_args(node: str) -> list[str]:
+    return [executable("celery"), "-A", "askpro", "worker", "-n", node, "--loglevel=WARNING"]
+
+
+@contextmanager
+def celery_if(opts: Options, env: dict[str, str]) -> Iterator[None]:
+    if not opts.with_worker:
+        yield
+        return
+    node = f"bench-{os.getpid()}@{socket.gethostname()}"
+    with running("celery", celery_args(node), env) as process:
+        wait_for_celery(process, env, node)
+        yield
