@@ -218,14 +218,3 @@ class LiveStack:
         from django.db import connections
 
         connections.close_all()
-
-    def send(self, task: str, **kwargs: object) -> None:
-        """Publish a task to this stack's broker, the way our app would."""
-        from celery import Celery
-
-        producer = Celery(broker=self.redis_url)
-        try:
-            queue = "webhooks" if task == "webhooks.process_event" else "maintenance"
-            producer.send_task(task, kwargs=kwargs, queue=queue)
-        finally:
-            producer.close()
