@@ -309,3 +309,38 @@ def test_a_broker_that_is_down_still_gets_202(endpoints: Any) -> None:
     with all_tenants("test"):
         event = WebhookEvent.objects.get(endpoint_id=endpoints["stripe"].pk)
     assert event.status == "received"  # the sweeper will queue it
+
+
+def test_the_admin_never_shows_a_secret_but_can_replace_it(world: World, endpoints: Any) -> None:
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    endpoint = endpoints["stripe"]
+    url = reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk])
+    client = login(world.owner_a)
+    page = client.get(url).content.decode()
+    assert SECRETS["stripe"] not in page
+    client.post(url, {"provider": "stripe", "secret": "", "active": "on"})
+    with tenant_context(world.a):
+        assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == SECRETS["stripe"]
+    client.post(url, {"provider": "stripe", "secret": "whsec_rotated", "active": "on"})
+    with tenant_context(world.a):
+        assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == "whsec_rotated"
+
+
+def test_secrets_are_ciphertext_in_the_database(endpoints: Any) -> None:
+    from django.db import connection
+
+    with all_tenants("test: raw read"), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT secret FROM webhooks_webhookendpoint WHERE id = %s",
+            [
+                endpoints["stripe"].pk
+                if connection.vendor == "postgresql"
+                else endpoints["stripe"].pk.hex
+            ],
+        )
+        (stored_secret,) = cursor.fetchone()
+    assert SECRETS["stripe"] not in stored_secret
+    assert stored_secret.startswith("gAAAA")  # a Fernet token
