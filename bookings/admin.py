@@ -24,7 +24,7 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from tenants.admin_base import TenantAdmin, TenantAdminForm, TenantInline
+from tenants.admin_base import ReadOnlyTenantAdmin, TenantAdmin, TenantAdminForm, TenantInline
 from tenants.context import current_scope
 from tenants.models import Company
 from tenants.phones import InvalidPhone, normalize_phone
@@ -253,18 +253,12 @@ class AppointmentAdmin(TenantAdmin):
 
 
 @admin.register(AppointmentHistory)
-class AppointmentHistoryAdmin(TenantAdmin):
+class AppointmentHistoryAdmin(ReadOnlyTenantAdmin):
     list_display = ["at", "appointment", "action", "actor"]
     list_filter = ["action"]
     search_fields = ["actor", "appointment__customer__name"]
     list_select_related = ["appointment__customer", "appointment__service"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

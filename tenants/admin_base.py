@@ -103,6 +103,16 @@ class TenantAdmin(NotFoundForOtherCompanies, admin.ModelAdmin):
         return display
 
 
+class ReadOnlyTenantAdmin(TenantAdmin):
+    """Records written by the system (history, inbox, calls, payments): look, don't touch."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class TenantInline(admin.TabularInline):
     """Inline rows of a tenant model: ``company`` comes from the parent object."""
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tenants.admin_base import TenantAdmin, TenantAdminForm
+from tenants.admin_base import ReadOnlyTenantAdmin, TenantAdmin, TenantAdminForm
 from webhooks.models import CallLog, EventStatus, Payment, WebhookEndpoint, WebhookEvent
 from webhooks.replay import replay_events
 
@@ -40,7 +38,7 @@ class WebhookEndpointAdmin(TenantAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(TenantAdmin):
+class WebhookEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["received_at", "provider", "event_type", "status", "attempts", "last_error"]
     list_filter = ["status", "provider", "event_type"]
     search_fields = ["dedup_key", "event_type"]
@@ -61,12 +59,6 @@ class WebhookEventAdmin(TenantAdmin):
     ]
     actions = ["replay"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.action(description="Replay selected events", permissions=["view"])
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         replayable = list(queryset.filter(status__in=[EventStatus.DEAD, EventStatus.FAILED]))
@@ -76,28 +68,16 @@ class WebhookEventAdmin(TenantAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(TenantAdmin):
+class CallLogAdmin(ReadOnlyTenantAdmin):
     list_display = ["started_at", "branch", "from_number", "stage", "sentiment", "appointment"]
     list_filter = ["stage", "branch", "sentiment", "successful"]
     search_fields = ["call_id", "from_number", "summary"]
     date_hierarchy = "started_at"
     list_select_related = ["branch", "appointment"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Payment)
-class PaymentAdmin(TenantAdmin):
+class PaymentAdmin(ReadOnlyTenantAdmin):
     list_display = ["created_at", "appointment", "amount", "currency", "status"]
     list_filter = ["status", "currency"]
     search_fields = ["payment_intent_id", "checkout_session_id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
