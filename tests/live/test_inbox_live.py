@@ -149,3 +149,36 @@ def test_a_database_that_cannot_be_reached_answers_503(world: World, live: LiveS
     live.start_web()
     body, headers = stripe_delivery("whsec_live", 1)
     assert post(live, endpoint.path, body, headers) == 503
+
+
+def test_fifty_concurrent_identical_deliveries_have_one_row_and_one_effect(
+    world: World, live: LiveStack
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bookings.models import Appointment
+    from tests.factories import AppointmentFactory
+    from webhooks.models import Payment
+
+    endpoint = stripe_endpoint(world)
+    with tenant_context(world.a):
+        appointment = AppointmentFactory(status="pending", deposit_status="required")
+    payload = signing.fixture("stripe/payment_intent.succeeded")
+    payload["data"]["object"]["metadata"] = {
+        "appointment_id": str(appointment.pk),
+        "company_id": str(world.a.pk),
+    }
+    body = json.dumps(payload).encode()
+    headers = {"Stripe-Signature": signing.stripe_header(body, "whsec_live")}
+    live.start_web()
+    live.start_worker()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        codes = list(pool.map(lambda _: post(live, endpoint.path, body, headers), range(50)))
+    assert sorted(codes) == [200] * 49 + [202]
+    wait_until(lambda: statuses(endpoint_id=endpoint.pk).get("processed") == 1, 60, "processing")
+    with tenant_context(world.a):
+        assert WebhookEvent.objects.filter(endpoint=endpoint).count() == 1
+        assert Payment.objects.filter(appointment=appointment).count() == 1
+        fresh = Appointment.objects.get(pk=appointment.pk)
+        assert (fresh.status, fresh.deposit_status) == ("confirmed", "paid")
+        assert fresh.history.filter(action="deposit").count() == 1
