@@ -10,6 +10,7 @@ from datetime import time as wall_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench import webhook
 from bench.server import http_status
 from bench.wrk import Scenario
 
@@ -113,6 +114,14 @@ def scenarios(seed: dict[str, Any]) -> list[Scenario]:
             "book a distinct free (staff, slot) each request",
             booking_env,
         ),
+        Scenario(
+            "webhook",
+            "POST",
+            seed["webhook"]["path"],
+            "webhook.lua",
+            f"signed Stripe {webhook.EVENT_TYPE}, a new event id each; stored and queued, "
+            "no worker consuming",
+        ),
     ]
 
 
@@ -153,6 +162,8 @@ def probe(
         after, before = scenario.env["BENCH_WINDOWS"].split(",", 1)[0].split("/")
         query = f"page_size={LIST_PAGE_SIZE}&start_after={after}&start_before={before}"
         return api_request(base_url, "GET", f"{scenario.path}?{query}", token)
+    if scenario.name == "webhook":
+        return webhook.probe(base_url, seed)
     if scenario.name == "booking":
         epoch, _, _ = scenario.env["BENCH_DAYS"].rsplit(",", 1)[-1].split("/")
         tz = ZoneInfo(seed["branch"]["timezone"])

@@ -37,7 +37,12 @@ from bench.config import (
 
 # The tables a seed rewrites: vacuumed and analysed after it, so dead rows and stale
 # statistics don't differ from one pass to the next (or set autovacuum off mid-run).
-SEEDED_TABLES = ("bookings_appointment", "bookings_appointmenthistory", "bookings_customer")
+SEEDED_TABLES = (
+    "bookings_appointment",
+    "bookings_appointmenthistory",
+    "bookings_customer",
+    "webhooks_webhookevent",
+)
 
 # --- subprocesses -----------------------------------------------------------------------
 

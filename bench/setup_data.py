@@ -67,6 +67,7 @@ def seed() -> dict[str, Any]:
         staff_ids = [_staff_member(branch, service, n) for n in range(1, STAFF_COUNT + 1)]
         customer_ids = _customers()
         appointments = _appointments(branch, service, staff_ids, customer_ids)
+        webhook = _stripe_endpoint()
     return {
         "company": {"id": company.pk, "slug": company.slug},
         "branch": {"id": branch.pk, "timezone": branch.timezone},
@@ -74,6 +75,7 @@ def seed() -> dict[str, Any]:
         "staff": staff_ids,
         "customers": len(customer_ids),
         "appointments": appointments,
+        "webhook": webhook,
         "api_token": token,
     }
 
@@ -93,6 +95,21 @@ def _manager_token(company: Company) -> str:
     Membership.objects.update_or_create(user=user, company=company, defaults={"role": Role.MANAGER})
     token, _ = Token.objects.get_or_create(user=user)
     return str(token.key)
+
+
+def _stripe_endpoint() -> dict[str, str]:
+    """The company's Stripe endpoint (as ``tenants.demo.seed_webhooks`` makes it), its
+    events and payments wiped: the webhook and drain scenarios start from none."""
+    import secrets
+
+    from webhooks.models import Payment, WebhookEndpoint, WebhookEvent
+
+    WebhookEvent.objects.all().delete()
+    Payment.objects.all().delete()
+    endpoint, _ = WebhookEndpoint.objects.get_or_create(
+        provider="stripe", defaults={"secret": f"whsec_{secrets.token_urlsafe(24)}"}
+    )
+    return {"path": endpoint.path, "secret": endpoint.secret}
 
 
 def _wipe_bookings() -> None:

@@ -55,6 +55,7 @@ class Row:
     # When slices are combined: each slice's figures, in the order they ran.
     per_slice: dict[str, list[float | None]] = field(default_factory=dict)
     next_index: int | None = None  # booking: where the next run starts numbering
+    details: dict[str, Any] = field(default_factory=dict)  # drain: its own figures
     # Latency histogram (microseconds -> count), when wrk printed it; not written out.
     histogram: dict[int, int] = field(default_factory=dict, repr=False)
 
