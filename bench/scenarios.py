@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench import webhook
-from bench.server import http_status
+from bench.server import fetch, http_status
 from bench.wrk import Scenario
 
 AVAILABILITY_DAYS = 30
@@ -136,13 +136,7 @@ def api_request(
         method=method,
         headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return int(response.status), response.read(300).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(300).decode(errors="replace")
-    except OSError as exc:
-        return None, str(exc)
+    return fetch(request)
 
 
 def probe(

@@ -289,3 +289,14 @@ def celery_if(opts: Options, env: dict[str, str]) -> Iterator[None]:
     with running("celery", celery_args(node), env) as process:
         wait_for_celery(process, env, node)
         yield
+
+
+def fetch(request: urllib.request.Request) -> tuple[int | None, str]:
+    """Send one request: (status, the start of the body), or (None, why) if no answer."""
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status), response.read(300).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(300).decode(errors="replace")
+    except OSError as exc:
+        return None, str(exc)

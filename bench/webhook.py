@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import DB_NAME, DB_OWNER, LOG_DIR, BenchError
-from bench.server import executable, log_tail, psql, run, running
+from bench.server import executable, fetch, log_tail, psql, run, running
 from bench.wrk import Row
 
 EVENTS_PER_THREAD = 50_000  # far more than a thread sends in 10 s
@@ -100,13 +100,7 @@ def probe(base_url: str, seed: dict[str, Any]) -> tuple[int | None, str]:
             "Stripe-Signature": signed(seed["webhook"]["secret"], body, int(time.time())),
         },
     )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return int(response.status), response.read(300).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(300).decode(errors="replace")
-    except OSError as exc:
-        return None, str(exc)
+    return fetch(request)
 
 
 # --- drain ------------------------------------------------------------------------------
