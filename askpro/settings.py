@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "tenants",
     "bookings",
     "webhooks",
+    "integrations",
     "monitoring",
 ]
 
