@@ -27,6 +27,7 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
+from integrations.models import Integration
 from tenants.models import Branch, Company, Membership, Role
 from tests.testapp.models import Book, BookTag, Shelf, Tag
 from webhooks.models import CallLog, Payment, WebhookEndpoint, WebhookEvent
@@ -247,6 +248,22 @@ class PaymentFactory(factory.django.DjangoModelFactory):
 
 
 # Every tenant model → how to make one inside the bound tenant, in dependency order.
+class IntegrationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Integration
+
+    # One row per company and provider: take the first provider still free.
+    provider = factory.LazyFunction(
+        lambda: next(
+            p
+            for p in ("calcom", "retell", "stripe")
+            if not Integration.objects.filter(provider=p).exists()
+        )
+    )
+    status = "broken"
+    last_error = "HTTP 401: invalid API key"
+
+
 TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Branch: BranchFactory,
     Service: ServiceFactory,
@@ -260,6 +277,7 @@ TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     AppointmentHistory: AppointmentHistoryFactory,
     IdempotencyRecord: IdempotencyRecordFactory,
     WebhookEndpoint: WebhookEndpointFactory,
+    Integration: IntegrationFactory,
     WebhookEvent: WebhookEventFactory,
     CallLog: CallLogFactory,
     Payment: PaymentFactory,
