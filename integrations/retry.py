@@ -41,7 +41,7 @@ def _retryable(exc: BaseException) -> bool:
 
 class _Wait:
     def __init__(self, initial: float, maximum: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     def __call__(self, state: RetryCallState) -> float:
         wait = self._backoff(state)
