@@ -76,6 +76,21 @@ def check_broker() -> Component:
     return Component("ok", "redis")
 
 
+def check_breakers() -> Component:
+    """Open breakers, or breakers kept per process (no Redis), make the report degraded."""
+    from integrations.breakers import NAMES, get_breaker
+    from integrations.breakers.core import store_kind
+
+    states = {name: get_breaker(name).snapshot().effective for name in NAMES}
+    detail = ", ".join(f"{name} {state}" for name, state in states.items())
+    store = store_kind()
+    if store != "redis":
+        return Component("degraded", f"{store}; {detail}")
+    if any(state != "closed" for state in states.values()):
+        return Component("degraded", detail)
+    return Component("ok", detail)
+
+
 def overall(components: dict[str, Component]) -> str:
     """Database down → unhealthy; anything else not ok → degraded (docs/OPERATIONS.md)."""
     if components["database"].status == "down":

@@ -39,6 +39,7 @@ def report(request: HttpRequest) -> JsonResponse:
         "database": health.check_database(),
         "redis": health.check_redis(),
         "broker": health.check_broker(),
+        "breakers": health.check_breakers(),
     }
     status = health.overall(components)
     body = {"status": status, "components": {n: c.as_dict() for n, c in components.items()}}

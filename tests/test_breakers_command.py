@@ -23,7 +23,7 @@ def _fresh() -> Any:
 def run(*args: str) -> dict[str, Any]:
     out = StringIO()
     call_command("breakers", *args, "--json", stdout=out)
-    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+    return json.loads(out.getvalue())
 
 
 def test_status_lists_every_breaker_from_redis() -> None:

@@ -18,7 +18,7 @@ def test_live_answers_without_the_database() -> None:
 @pytest.mark.django_db
 def test_the_report_lists_each_component() -> None:
     body = Client().get("/health").json()
-    assert set(body["components"]) == {"database", "redis", "broker"}
+    assert set(body["components"]) == {"database", "redis", "broker", "breakers"}
     assert body["status"] in {"healthy", "degraded"}
 
 
@@ -29,6 +29,34 @@ def test_without_redis_the_report_says_degraded_and_why() -> None:
     assert body["status"] == "degraded"
     assert body["components"]["redis"]["status"] == "degraded"
     assert "REDIS_URL" in body["components"]["redis"]["detail"]
+
+
+@pytest.mark.django_db
+def test_an_open_breaker_makes_the_report_degraded_but_not_unready() -> None:
+    from integrations.breakers import get_breaker, reset_stores
+
+    reset_stores()
+    get_breaker("stripe").force("open")
+    body = Client().get("/health").json()
+    assert body["status"] == "degraded"
+    assert body["components"]["breakers"] == {
+        "status": "degraded",
+        "detail": "calcom closed, retell closed, stripe forced_open",
+    }
+    assert Client().get("/health/ready").status_code == 200
+    get_breaker("stripe").force("reset")
+
+
+@pytest.mark.django_db
+@override_settings(REDIS_URL="redis://127.0.0.1:1/0", CELERY_TASK_ALWAYS_EAGER=True)
+def test_with_redis_unreachable_breakers_are_process_local_and_reported() -> None:
+    from integrations.breakers import reset_stores
+
+    reset_stores()
+    component = Client().get("/health").json()["components"]["breakers"]
+    reset_stores()
+    assert component["status"] == "degraded"
+    assert component["detail"].startswith("local: Redis unreachable")
 
 
 @pytest.mark.django_db
