@@ -2,6 +2,7 @@
 # `make run`: migrate, load the demo company, print its logins, serve on :8000.
 # No DATABASE_URL/REDIS_URL: SQLite with in-process fallbacks (eager tasks, local
 # cache). With them: PostgreSQL, Redis, and Celery worker + beat beside the server.
+# SIMULATOR=1 also serves the provider simulator on :8900 and points the app at it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,26 @@ case "${DATABASE_URL:-}" in
     scripts/services.sh ;;
 esac
 
+if [ "${SIMULATOR:-0}" = 1 ]; then
+  SIM="http://127.0.0.1:${SIM_PORT:-8900}"
+  export CALCOM_API_BASE=${CALCOM_API_BASE:-$SIM/calcom/v2}
+  export RETELL_API_BASE=${RETELL_API_BASE:-$SIM/retell}
+  export STRIPE_API_BASE=${STRIPE_API_BASE:-$SIM/stripe}
+fi
+
 $PY manage.py migrate --no-input -v 0
 seed=$($PY manage.py seed_demo --json)
 
 children=()
 cleanup() { for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
+
+if [ "${SIMULATOR:-0}" = 1 ]; then
+  mkdir -p .run
+  $PY manage.py simulate_providers --port "${SIM_PORT:-8900}" >.run/simulator.log 2>&1 &
+  children+=($!)
+  mode_sim="; provider simulator on $SIM (control: $SIM/_sim/)"
+fi
 
 if [ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]; then
   mkdir -p .run
@@ -35,7 +50,7 @@ else
   mode="SQLite with in-process fallbacks (/health says degraded)"
 fi
 
-$PY - "$seed" "$PORT" "$mode" <<'PYTHON'
+$PY - "$seed" "$PORT" "$mode${mode_sim:-}" <<'PYTHON'
 import json, sys
 seed, port, mode = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 print(f"""
