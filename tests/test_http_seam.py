@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from integrations.breakers import BreakerPolicy, get_breaker, reset_stores
@@ -18,6 +21,7 @@ from integrations.errors import CredentialsRejected, IntegrationError, ProviderU
 from integrations.http import Seam, redact_path, retry_after_seconds, use_transport
 from integrations.models import Integration, IntegrationStatus
 from tenants.context import tenant_context
+from tests.conftest import World, login
 from tests.factories import CompanyFactory
 
 URL = "https://api.cal.com/v2/bookings"
@@ -302,3 +306,38 @@ def test_a_passed_deadline_sends_nothing(provider: Any) -> None:
 
 def test_policy_fixture_is_applied() -> None:
     assert get_breaker("calcom").policy == BreakerPolicy(min_calls=50)
+
+
+@pytest.mark.django_db
+def test_a_broken_integration_is_shown_to_its_company_in_the_admin(world: World) -> None:
+    with tenant_context(world.a):
+        Integration.objects.filter(provider="calcom").update(last_error="HTTP 401: key revoked")
+    page = login(world.owner_a).get(reverse("admin:integrations_integration_changelist"))
+    assert page.status_code == 200
+    assert "HTTP 401: key revoked" in page.content.decode()
+    other = login(world.outsider).get(reverse("admin:integrations_integration_changelist"))
+    assert "key revoked" not in other.content.decode()
+
+
+SEAM_FILES = {"integrations/http.py", "integrations/sdk.py"}
+HTTP_CLIENTS = re.compile(
+    r"^\s*(import|from)\s+(httpx|requests|urllib3|aiohttp|http\.client|urllib\.request|pycurl)\b",
+    re.MULTILINE,
+)
+# An SDK client built anywhere but integrations/sdk.py would bring its own HTTP and retries.
+SDK_CLIENTS = re.compile(r"StripeClient\(|Retell\(|stripe\.api_key\s*=|stripe\.\w+\.create\(")
+
+
+def test_nothing_else_in_the_app_talks_http() -> None:
+    """Only the seam imports an HTTP client (the simulator is the outside world)."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for package in ("askpro", "tenants", "bookings", "webhooks", "integrations", "monitoring"):
+        for path in (root / package).rglob("*.py"):
+            relative = path.relative_to(root).as_posix()
+            if relative in SEAM_FILES or relative.startswith("integrations/simulator/"):
+                continue
+            source = path.read_text()
+            if HTTP_CLIENTS.search(source) or SDK_CLIENTS.search(source):
+                offenders.append(relative)
+    assert offenders == []
