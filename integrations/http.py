@@ -81,21 +81,11 @@ def error_for_status(provider: str, operation: str, response: httpx.Response) ->
         return CredentialsRejected(
             provider, operation, "credentials", message, retryable=False, status=code
         )
-    if code == 429:
+    if _provider_failed(code):
         return IntegrationError(
             provider,
             operation,
-            "rate_limited",
-            message,
-            retryable=True,
-            status=code,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-        )
-    if code >= 500 or code == 408:
-        return IntegrationError(
-            provider,
-            operation,
-            "server_error",
+            "rate_limited" if code == 429 else "server_error",
             message,
             retryable=True,
             status=code,

@@ -29,6 +29,7 @@ _attempt: contextvars.ContextVar[int] = contextvars.ContextVar("askpro_attempt",
 
 INITIAL_WAIT = 0.2
 MAX_WAIT = 5.0
+MIN_ATTEMPT_SECONDS = 0.1
 
 
 def attempt_number() -> int:
@@ -51,11 +52,13 @@ class _Wait:
 
 
 class _StopAtDeadline(stop_base):
+    """Stop when the wait would leave less than a useful attempt before the deadline."""
+
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
 
     def __call__(self, state: RetryCallState) -> bool:
-        return (state.upcoming_sleep or 0.0) >= self.deadline.remaining()
+        return (state.upcoming_sleep or 0.0) + MIN_ATTEMPT_SECONDS > self.deadline.remaining()
 
 
 def with_retries(

@@ -27,6 +27,7 @@ from retell.lib.webhook_auth import symmetric as retell_signing
 
 from integrations.simulator import ProviderSimulator, sign_retell
 from integrations.simulator.forms import FormError, parse_form
+from tests.providers import checkout_params
 
 STRIPE_SECRET = "whsec_test_simulator"
 CAL_SECRET = "cal-webhook-secret"
@@ -100,22 +101,7 @@ def retell_client(sim: ProviderSimulator, key: str) -> retell.Retell:
     return retell.Retell(api_key=key, base_url=sim.base("retell"), max_retries=0)
 
 
-SESSION_PARAMS: dict[str, Any] = {
-    "mode": "payment",
-    "line_items": [
-        {
-            "price_data": {
-                "currency": "eur",
-                "unit_amount": 2000,
-                "product_data": {"name": "Deposit"},
-            },
-            "quantity": 2,
-        }
-    ],
-    "metadata": {"appointment_id": "5", "company_id": "1"},
-    "payment_intent_data": {"metadata": {"appointment_id": "5"}},
-    "success_url": "https://example.com/ok",
-}
+SESSION_PARAMS = checkout_params({"appointment_id": "5", "company_id": "1"}, quantity=2)
 
 
 def next_weekday_10utc() -> datetime:
@@ -178,7 +164,7 @@ def test_stripe_checkout_session_and_refund_with_official_package(sim: ProviderS
     assert intent.status == "succeeded"
     assert intent.id.startswith("pi_")
     assert intent.latest_charge.startswith("ch_")
-    assert intent.metadata.to_dict() == {"appointment_id": "5"}
+    assert intent.metadata.to_dict() == {"appointment_id": "5", "company_id": "1"}
 
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 1500})
     assert refund.id.startswith("re_")

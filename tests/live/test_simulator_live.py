@@ -18,6 +18,7 @@ from tenants.context import all_tenants, tenant_context
 from tests.conftest import World
 from tests.factories import AppointmentFactory, WebhookEndpointFactory
 from tests.live.harness import LiveStack, wait_until
+from tests.providers import checkout_params
 from webhooks.models import Payment, WebhookEndpoint, WebhookEvent
 
 pytestmark = [
@@ -63,24 +64,7 @@ def test_a_paid_checkout_session_confirms_the_appointment_through_our_webhook(
         "stripe",
         "create_checkout",
         Deadline.after(10),
-        lambda: client.v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "success_url": "https://askpro.example/paid",
-                "line_items": [
-                    {
-                        "price_data": {
-                            "currency": "eur",
-                            "unit_amount": 2000,
-                            "product_data": {"name": "Deposit"},
-                        },
-                        "quantity": 1,
-                    }
-                ],
-                "metadata": metadata,
-                "payment_intent_data": {"metadata": metadata},
-            }
-        ),
+        lambda: client.v1.checkout.sessions.create(params=checkout_params(metadata)),
     )
     sim.pay_checkout_session(session.id)
     assert sim.wait_for_webhooks(20)
