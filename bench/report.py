@@ -391,6 +391,12 @@ def write_results(opts: Options, env: dict[str, str], results: dict[str, Any]) -
         "scenarios": [_row(row) for row in results["rows"]],
         "rls_comparison": results["comparison"],
     }
+    if results.get("breaker"):
+        document["breaker"] = results["breaker"]
+    write_document(opts, document)
+
+
+def write_document(opts: Options, document: dict[str, Any]) -> None:
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(document, indent=2) + "\n")
     shown = opts.output.relative_to(ROOT) if opts.output.is_relative_to(ROOT) else opts.output

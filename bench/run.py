@@ -9,7 +9,8 @@ loads them over loopback: health and availability on the rls server, then list a
 booking on both, in short slices that alternate between the two servers (AB BA AB ...)
 so other load on the machine hits both alike. Prints a table and the RLS cost, writes
 ``bench/results.json``. Whatever happens, the processes it started are stopped before
-it exits. See ``bench/README.md``.
+it exits. ``breaker`` is in-process (``bench/breaker.py``): after the servers stop, or
+alone without them. See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bench import cpu, report, server, webhook
+from bench import breaker, cpu, report, server, webhook
 from bench.config import (
     COMPARED,
     DB_NAME,
+    IN_PROCESS,
     BenchError,
     Options,
     bench_env,
@@ -193,8 +195,25 @@ def recycled(servers: list[Server], before: dict[str, set[int]], rows: list[Row]
                     row.note = f"{row.note}; {note}" if row.note else note
 
 
+def bench_in_process(opts: Options, env: dict[str, str]) -> None:
+    """Only in-process scenarios (``--scenario breaker``): no database, no servers."""
+    busy = cpu.wait_for_quiet(opts.quiet_wait)
+    if warning := cpu.busy_warning(busy):
+        print(warning)
+    figures = breaker.measure(env)
+    busy_after = cpu.busy_percent()
+    breaker.print_table(figures)
+    if warning := cpu.busy_warning(busy_after, "just after the run"):
+        print(f"\n{warning}", end="")
+    machine = report.machine_facts({}, busy, busy_after)
+    report.write_document(opts, {"machine": machine, "breaker": figures})
+
+
 def bench(opts: Options) -> None:
     env = bench_env(opts)  # the rls variant's: migrate and seed as the app role would
+    if not set(opts.scenarios) - set(IN_PROCESS):
+        bench_in_process(opts, env)
+        return
     servers = [server.server_for(opts, env, variant) for variant in opts.variants]
     for on in servers:
         if server.port_in_use(on.port):
@@ -216,10 +235,13 @@ def bench(opts: Options) -> None:
         rows = load(opts, seed, servers)
     if "drain" in opts.scenarios:  # after the servers stop: the worker has the CPUs
         rows.append(webhook.drain(env, seed))
+    figures = breaker.measure(env) if "breaker" in opts.scenarios else None
     busy_after = cpu.busy_percent()
     comparison = report.compare(rows)
     report.print_table(rows)
     report.print_comparison(comparison, opts)
+    if figures:
+        breaker.print_table(figures)
     if warning := cpu.busy_warning(busy_after, "just after the run"):
         print(f"\n{warning}", end="")
     results = {
@@ -235,6 +257,7 @@ def bench(opts: Options) -> None:
         "db_connections_after_warmup": roles,
         "rows": rows,
         "comparison": comparison,
+        "breaker": figures,
     }
     report.write_results(opts, env, results)
 

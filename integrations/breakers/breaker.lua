@@ -26,7 +26,8 @@ local function state_of()
   return redis.call('HGET', h, 'state') or 'closed'
 end
 
-local function clear_window(buckets)
+-- The ring's fields in order: e0 c0 f0 s0 e1 c1 f1 s1 ...
+local function ring_fields(buckets)
   local fields = {}
   for i = 0, buckets - 1 do
     fields[#fields + 1] = 'e' .. i
@@ -34,19 +35,23 @@ local function clear_window(buckets)
     fields[#fields + 1] = 'f' .. i
     fields[#fields + 1] = 's' .. i
   end
-  redis.call('HDEL', h, unpack(fields))
+  return fields
+end
+
+local function clear_window(buckets)
+  redis.call('HDEL', h, unpack(ring_fields(buckets)))
 end
 
 local function window(bucket_ms, buckets)
   local epoch = math.floor(now / bucket_ms)
+  local v = redis.call('HMGET', h, unpack(ring_fields(buckets)))
   local calls, failures, slow = 0, 0, 0
   for i = 0, buckets - 1 do
-    local v = redis.call('HMGET', h, 'e' .. i, 'c' .. i, 'f' .. i, 's' .. i)
-    local e = tonumber(v[1])
+    local e = tonumber(v[4 * i + 1])
     if e and e > epoch - buckets then
-      calls = calls + (tonumber(v[2]) or 0)
-      failures = failures + (tonumber(v[3]) or 0)
-      slow = slow + (tonumber(v[4]) or 0)
+      calls = calls + (tonumber(v[4 * i + 2]) or 0)
+      failures = failures + (tonumber(v[4 * i + 3]) or 0)
+      slow = slow + (tonumber(v[4 * i + 4]) or 0)
     end
   end
   return calls, failures, slow

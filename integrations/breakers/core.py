@@ -7,11 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 import structlog
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from integrations import metrics
 from integrations.breakers.local_store import LocalBreakerStore
@@ -169,7 +171,19 @@ class Permit:
         return "slow" if seconds >= self.breaker.policy.slow_call_seconds else "success"
 
 
+_breakers: dict[str, Breaker] = {}
+
+
 def get_breaker(name: str) -> Breaker:
-    if name not in NAMES:
-        raise ValueError(f"unknown breaker {name!r}; known: {', '.join(NAMES)}")
-    return Breaker(name, BreakerPolicy.for_breaker(name))
+    breaker = _breakers.get(name)
+    if breaker is None:
+        if name not in NAMES:
+            raise ValueError(f"unknown breaker {name!r}; known: {', '.join(NAMES)}")
+        breaker = _breakers[name] = Breaker(name, BreakerPolicy.for_breaker(name))
+    return breaker
+
+
+@receiver(setting_changed)
+def _forget_policies(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("BREAKERS", "REDIS_URL"):
+        _breakers.clear()

@@ -52,6 +52,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every answer carries Content-Length
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle waits for
+    # the client's delayed ACK and every keep-alive answer takes ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "AskProProviderSimulator/1.0"
     timeout = 120  # idle keep-alive connections are closed after this
     server: _Server
