@@ -14,7 +14,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,12 @@ def keyring() -> MultiFernet:
         digest = hashlib.sha256(f"askpro-fields:{settings.SECRET_KEY}".encode()).digest()
         keys = [base64.urlsafe_b64encode(digest).decode()]
     return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+@receiver(setting_changed)
+def _forget_keyring(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("FIELD_ENCRYPTION_KEYS", "SECRET_KEY"):
+        keyring.cache_clear()
 
 
 def encrypt(plaintext: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from askpro.crypto import EncryptedTextField
 from tenants.models import TenantModel
 
 
@@ -19,7 +20,12 @@ class IntegrationStatus(models.TextChoices):
 
 
 class Integration(TenantModel):
-    """One row per company and provider.
+    """One row per company and provider: its credentials, and whether they work.
+
+    `api_key` is encrypted at rest with FIELD_ENCRYPTION_KEYS (write-only in the admin;
+    `rotate_keys` re-encrypts it). `account` is the Stripe connected account, when
+    charges go to the company's own account. `remote` keeps what AskPro registered at the
+    provider (webhook ids), so re-running a command updates instead of duplicating.
 
     A 401/403 from a provider means *this company's* credentials are wrong: the row is
     marked broken with the provider's answer (the shared breaker is not told — the
@@ -27,6 +33,9 @@ class Integration(TenantModel):
     """
 
     provider = models.CharField(max_length=16, choices=Provider.choices)
+    api_key = EncryptedTextField(blank=True, default="")
+    account = models.CharField(max_length=100, blank=True, help_text="Stripe: acct_… (Connect)")
+    remote = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=IntegrationStatus.choices, default=IntegrationStatus.OK
     )

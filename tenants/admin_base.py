@@ -41,6 +41,29 @@ class TenantAdminForm(forms.ModelForm):
         return cleaned
 
 
+class WriteOnlySecretForm(TenantAdminForm):
+    """`write_only_field` can be set or replaced, never read back; left empty, it is kept."""
+
+    write_only_field = "secret"
+    write_only_required = True  # a new object needs one
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.write_only_field] = forms.CharField(
+            required=False,
+            widget=forms.PasswordInput(render_value=False),
+            help_text="Leave empty to keep the current value.",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get(self.write_only_field):
+            if self.write_only_required and not self.instance.pk:
+                self.add_error(self.write_only_field, "A new one needs this secret.")
+            cleaned[self.write_only_field] = getattr(self.instance, self.write_only_field)
+        return cleaned
+
+
 class NotFoundForOtherCompanies:
     """Answer another company's object with a 404, not the admin's "doesn't exist"
     redirect: the object is invisible, and the status code says so."""

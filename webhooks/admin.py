@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tenants.admin_base import ReadOnlyTenantAdmin, TenantAdmin, TenantAdminForm
+from tenants.admin_base import ReadOnlyTenantAdmin, TenantAdmin, WriteOnlySecretForm
 from webhooks.models import CallLog, EventStatus, Payment, WebhookEndpoint, WebhookEvent
 from webhooks.replay import replay_events
 
 
-class EndpointForm(TenantAdminForm):
-    """The secret can be set or replaced, never read back."""
-
-    secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current secret.",
-    )
-
-    def clean_secret(self) -> str:
-        secret: str = self.cleaned_data.get("secret", "")
-        if not secret and not self.instance.pk:
-            raise forms.ValidationError("A new endpoint needs its signing secret.")
-        return secret or self.instance.secret
+class EndpointForm(WriteOnlySecretForm):
+    """The signing secret can be set or replaced, never read back."""
 
 
 @admin.register(WebhookEndpoint)
