@@ -44,6 +44,8 @@ app.conf.update(
         "bookings.*": {"queue": "maintenance"},
         "webhooks.process_event": {"queue": "webhooks"},
         "webhooks.*": {"queue": "maintenance"},
+        "integrations.outbox.sweep": {"queue": "maintenance"},
+        "integrations.*": {"queue": "integrations"},
     },
     beat_schedule={
         "complete-past-appointments": {
@@ -52,6 +54,7 @@ app.conf.update(
         },
         "sweep-webhooks": {"task": "webhooks.sweep", "schedule": _sweep_seconds()},
         "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
+        "sweep-outbox": {"task": "integrations.outbox.sweep", "schedule": 30},
         "prune-idempotency-records": {
             "task": "bookings.prune_idempotency_records",
             "schedule": 60 * 60,

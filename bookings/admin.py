@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from bookings import services
+from bookings import saga, services
 from bookings.errors import BookingError
 from bookings.models import (
     Appointment,
@@ -210,7 +210,7 @@ class AppointmentAdmin(TenantAdmin):
         actor = services.Actor.user(request.user)
         try:
             if not change:
-                booked = services.book_appointment(
+                booked = saga.book(
                     service=obj.service,
                     staff=obj.staff,
                     start=obj.start,
@@ -218,6 +218,7 @@ class AppointmentAdmin(TenantAdmin):
                     actor=actor,
                     source="admin",
                     notes=obj.notes,
+                    defer=True,  # inside the admin's transaction
                 )
                 obj.pk, obj.company_id = booked.pk, booked.company_id
                 obj.refresh_from_db()

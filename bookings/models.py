@@ -274,6 +274,12 @@ class DepositStatus(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
 
 
+class CalendarSync(models.TextChoices):
+    OFF = "off", _("Not synced (no calendar)")
+    PENDING = "pending", _("Waiting for the calendar")
+    SYNCED = "synced", _("In the calendar")
+
+
 class Appointment(TenantModel):
     """A booked slot. Active ones (pending, confirmed) never overlap per staff member:
     PostgreSQL enforces that with an exclusion constraint on ``[start, busy_until)``."""
@@ -296,6 +302,12 @@ class Appointment(TenantModel):
     )
     # NULL, not "": unique per company only when set.
     calcom_uid = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    calendar_sync = models.CharField(
+        max_length=10,
+        choices=CalendarSync.choices,
+        default=CalendarSync.OFF,
+        db_default=CalendarSync.OFF,  # rows written before the column existed, raw inserts
+    )
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001

@@ -32,6 +32,7 @@ from bookings.models import (
     AppointmentHistory,
     AppointmentSource,
     AppointmentStatus,
+    CalendarSync,
     Customer,
     DepositStatus,
     Service,
@@ -177,8 +178,13 @@ def book_appointment(
     idempotency_key: str | None = None,
     notes: str = "",
     now: datetime | None = None,
+    calendar_pending: bool = False,
 ) -> Appointment:
-    """Book ``start`` with ``staff``; raises a ``BookingError`` (``SlotTaken`` on a race)."""
+    """Book ``start`` with ``staff``; raises a ``BookingError`` (``SlotTaken`` on a race).
+
+    ``calendar_pending``: the booking still has to reach the company's calendar, so it
+    holds the slot as ``pending`` until the saga (bookings.saga) confirms it.
+    """
     now = now or timezone.now()
     if idempotency_key:
         existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
@@ -196,8 +202,9 @@ def book_appointment(
         end=start + service.duration,
         busy_until=start + service.duration + service.buffer,
         status=AppointmentStatus.PENDING
-        if service.requires_deposit
+        if service.requires_deposit or calendar_pending
         else AppointmentStatus.CONFIRMED,
+        calendar_sync=CalendarSync.PENDING if calendar_pending else CalendarSync.OFF,
         source=source,
         deposit_status=deposit,
         idempotency_key=idempotency_key or None,
@@ -246,7 +253,22 @@ def cancel_appointment(appointment: Appointment, *, actor: Actor, reason: str = 
         current.cancellation_reason = reason[:300]
         current.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
         _record(current, "cancelled", actor, status=[old, current.status], reason=reason[:300])
+        _tell_calendar(current, actor, "calendar.cancel", reason=reason[:300])
     return current
+
+
+def _tell_calendar(appointment: Appointment, actor: Actor, kind: str, **payload: Any) -> None:
+    """Queue the change for Cal.com in this transaction, unless Cal.com told us of it."""
+    if actor.kind == "calendar" or appointment.calendar_sync == CalendarSync.OFF:
+        return
+    from integrations import outbox
+
+    moment = appointment.start.isoformat() if kind == "calendar.reschedule" else ""
+    outbox.enqueue(
+        kind,
+        f"{kind}:{appointment.pk}:{moment}".rstrip(":"),
+        {"appointment_id": appointment.pk, **payload},
+    )
 
 
 def reschedule_appointment(
@@ -275,6 +297,7 @@ def reschedule_appointment(
         current.busy_until = current.end + current.service.buffer
         current.save(update_fields=["staff", "branch", "start", "end", "busy_until", "updated_at"])
         _record(current, "rescheduled", actor, **changes)
+        _tell_calendar(current, actor, "calendar.reschedule")
     return current
 
 

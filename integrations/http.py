@@ -141,8 +141,9 @@ class Seam:
         """One attempt. Transport failures raise `IntegrationError`; any status returns."""
         deadline = deadline or current_deadline.get() or Deadline.after(DEFAULT_DEADLINE_SECONDS)
         if deadline.expired:
+            # Retryable: later, with a new deadline, it may well work (retries stop anyway).
             raise IntegrationError(
-                provider, operation, "deadline", "deadline passed", retryable=False
+                provider, operation, "deadline", "deadline passed", retryable=True
             )
         permit = get_breaker(provider).acquire(operation)
         request.extensions["timeout"] = self.timeouts.within(deadline).as_dict()

@@ -53,3 +53,43 @@ class Integration(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()}: {self.get_status_display()}"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (permanent)"
+
+
+class OutboxJob(TenantModel):
+    """Work for a provider that must happen eventually: written in the same transaction as
+    the change that needs it, run by Celery, retried with backoff until done.
+
+    `key` names the work (`calendar.cancel:42`), so asking twice queues it once.
+    A permanent failure stops retrying and stays visible in the admin with its error.
+    """
+
+    key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "key"], name="outbox_unique_key"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.get_status_display()})"

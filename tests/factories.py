@@ -27,7 +27,7 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from integrations.models import Integration
+from integrations.models import Integration, OutboxJob
 from tenants.models import Branch, Company, Membership, Role
 from tests.testapp.models import Book, BookTag, Shelf, Tag
 from webhooks.models import CallLog, Payment, WebhookEndpoint, WebhookEvent
@@ -264,6 +264,17 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
     last_error = "HTTP 401: invalid API key"
 
 
+class OutboxJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutboxJob
+
+    kind = "calendar.cancel"
+    key = factory.Sequence(lambda n: f"calendar.cancel:{n}")
+    payload = factory.LazyFunction(dict)
+    status = "failed"
+    last_error = "IntegrationError: calcom cancel_booking: HTTP 404"
+
+
 TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     Branch: BranchFactory,
     Service: ServiceFactory,
@@ -278,6 +289,7 @@ TENANT_FACTORIES: dict[type[models.Model], Callable[[], models.Model]] = {
     IdempotencyRecord: IdempotencyRecordFactory,
     WebhookEndpoint: WebhookEndpointFactory,
     Integration: IntegrationFactory,
+    OutboxJob: OutboxJobFactory,
     WebhookEvent: WebhookEventFactory,
     CallLog: CallLogFactory,
     Payment: PaymentFactory,

@@ -327,7 +327,10 @@ HTTP_CLIENTS = re.compile(
     re.MULTILINE,
 )
 # An SDK client built anywhere but integrations/sdk.py would bring its own HTTP and retries.
-SDK_CLIENTS = re.compile(r"StripeClient\(|Retell\(|stripe\.api_key\s*=|stripe\.\w+\.create\(")
+SDK_CLIENTS = re.compile(
+    r"stripe\.StripeClient\(|(?<!\w)Retell\(|stripe\.api_key\s*="
+    r"|stripe\.[A-Z]\w+\.(create|retrieve|list|modify)\("
+)
 
 
 def test_nothing_else_in_the_app_talks_http() -> None:

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from askpro.api_errors import APIError
 from askpro.api_throttles import CompanyRateThrottle, UserRateThrottle
-from bookings import services
+from bookings import saga, services
 from bookings.api.idempotency import idempotent
 from bookings.api.permissions import ChangePermission, RolePermissions
 from bookings.api.serializers import (
@@ -166,7 +166,7 @@ class AppointmentViewSet(
                 customer = services.find_or_create_customer(
                     customer["name"], customer["phone"], region
                 )
-            appointment = services.book_appointment(
+            appointment = saga.book(
                 service=data["service"],
                 staff=data["staff"],
                 start=data["start"],

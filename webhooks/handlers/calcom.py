@@ -80,12 +80,23 @@ def _create(event: WebhookEvent, booking: dict[str, Any], uid: str) -> None:
         raise PermanentFailure(f"the calendar booking clashes here: {exc}") from None
 
 
+def _link_our_own(booking: dict[str, Any], uid: str) -> bool:
+    """A booking the saga made (tagged with our id) that it hasn't confirmed yet: link it."""
+    ours = str((booking.get("metadata") or {}).get("askpro_appointment_id") or "")
+    if not ours.isdigit():
+        return False
+    Appointment.objects.filter(pk=int(ours), calcom_uid__isnull=True).update(calcom_uid=uid)
+    return True
+
+
 @handles("calcom", "BOOKING_CREATED")
 def booking_created(event: WebhookEvent) -> None:
     booking = event.payload["payload"]
     uid = str(booking["uid"])
     if Appointment.objects.filter(calcom_uid=uid).exists():
         return  # ours (made through the saga) or already applied
+    if _link_our_own(booking, uid):
+        return
     if _later_event(event, "BOOKING_RESCHEDULED", rescheduleUid=uid):
         return  # replaced before we saw it; the reschedule created the new one
     _create(event, booking, uid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bookings.models import Appointment
+from bookings.models import ACTIVE_STATUSES, Appointment
 from bookings.services import Actor, record_deposit
 from webhooks.handlers import handles
 from webhooks.models import PAYMENT_PROGRESS, Payment, PaymentStatus, WebhookEvent
@@ -64,10 +64,29 @@ def _settle(payment: Payment) -> None:
         record_deposit(payment.appointment, deposit, actor=STRIPE)
 
 
+def _refund_if_unattached(
+    event: WebhookEvent, obj: dict[str, Any], appointment: Appointment | None, intent_id: str
+) -> None:
+    """Money for one of our appointments that no longer holds its slot goes back (saga)."""
+    metadata = obj.get("metadata") or {}
+    ours = (
+        str(metadata.get("company_id", "")) == str(event.company_id)
+        and str(metadata.get("appointment_id", "")).isdigit()
+    )
+    if not ours or (appointment is not None and appointment.status in ACTIVE_STATUSES):
+        return
+    from integrations import outbox
+
+    outbox.enqueue("deposit.refund", f"deposit.refund:{intent_id}", {"payment_intent": intent_id})
+    logger.warning("payment %s has no active appointment: refund queued", intent_id)
+
+
 @handles("stripe", "payment_intent.succeeded", "payment_intent.payment_failed")
 def payment_intent(event: WebhookEvent) -> None:
     obj = event.payload["data"]["object"]
     appointment = _appointment(event, obj)
+    if event.event_type == "payment_intent.succeeded":
+        _refund_if_unattached(event, obj, appointment, str(obj["id"]))
     if appointment is None:
         return
     succeeded = event.event_type == "payment_intent.succeeded"
@@ -83,6 +102,8 @@ def payment_intent(event: WebhookEvent) -> None:
 def checkout_completed(event: WebhookEvent) -> None:
     obj = event.payload["data"]["object"]
     appointment = _appointment(event, obj)
+    if obj.get("payment_status") == "paid" and obj.get("payment_intent"):
+        _refund_if_unattached(event, obj, appointment, str(obj["payment_intent"]))
     if appointment is None or obj.get("payment_status") != "paid" or not obj.get("payment_intent"):
         return
     payment = _payment(obj["payment_intent"], obj, appointment, PaymentStatus.SUCCEEDED)
