@@ -54,6 +54,7 @@ app.conf.update(
         },
         "sweep-webhooks": {"task": "webhooks.sweep", "schedule": _sweep_seconds()},
         "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
+        "reconcile-calendars": {"task": "integrations.calendar.reconcile", "schedule": 15 * 60},
         "sweep-outbox": {"task": "integrations.outbox.sweep", "schedule": 30},
         "prune-idempotency-records": {
             "task": "bookings.prune_idempotency_records",

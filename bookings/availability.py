@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -28,6 +28,12 @@ from bookings.models import (
 )
 
 MAX_RANGE_DAYS = 31
+
+# Busy time from outside our database (Cal.com), per staff id: ``find_slots(extra_busy=...)``
+# calls it once with the staff members and days it is about to load.
+ExtraBusy = Callable[
+    [Sequence[StaffMember], date, date], Mapping[int, Sequence[tuple[datetime, datetime]]]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,7 @@ class StaffSchedule:
     closed_days: set[date] = field(default_factory=set)
     time_off: list[tuple[datetime, datetime]] = field(default_factory=list)  # [start, end)
     booked: list[tuple[datetime, datetime]] = field(default_factory=list)  # [start, busy_until)
+    external: list[tuple[datetime, datetime]] = field(default_factory=list)  # calendar busy
 
 
 def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
@@ -137,7 +144,7 @@ def slots_for(
     in time order, each instant once (even if shifts overlap)."""
     now = now.astimezone(UTC)  # absolute arithmetic from here on
     earliest, latest = now + rules.min_notice, now + rules.horizon
-    busy = _Busy([*schedule.time_off, *schedule.booked])
+    busy = _Busy([*schedule.time_off, *schedule.booked, *schedule.external])
     shifts_by_day: dict[int, list[Shift]] = defaultdict(list)
     for shift in schedule.shifts:
         shifts_by_day[shift.weekday].append(shift)
@@ -169,8 +176,10 @@ def load_schedules(
     last_day: date,
     *,
     ignore_appointment: int | None = None,
+    extra_busy: ExtraBusy | None = None,
 ) -> list[StaffSchedule]:
-    """Load the schedules of ``staff`` (with ``branch`` selected) in four queries."""
+    """Load the schedules of ``staff`` (with ``branch`` selected) in four queries, plus
+    whatever ``extra_busy`` needs (one credentials lookup when no calendar is connected)."""
     if not staff:
         return []
     staff_ids = [member.pk for member in staff]
@@ -210,6 +219,10 @@ def load_schedules(
         closed = _days(closed_from, closed_to)
         for staff_id in branch_staff[branch_id]:
             schedules[staff_id].closed_days |= closed
+    if extra_busy is not None:
+        for staff_id, spans in extra_busy(staff, first_day, last_day).items():
+            if staff_id in schedules:
+                schedules[staff_id].external.extend(spans)
     return list(schedules.values())
 
 
@@ -233,15 +246,21 @@ def find_slots(
     staff_id: int | None = None,
     now: datetime | None = None,
     ignore_appointment: int | None = None,
+    extra_busy: ExtraBusy | None = None,
 ) -> list[Slot]:
-    """Free slots of ``service`` on local days ``first_day..last_day``, sorted by time."""
+    """Free slots of ``service`` on local days ``first_day..last_day``, sorted by time;
+    ``extra_busy`` adds busy time from outside the database (the company's calendar)."""
     now = now or timezone.now()
     staff = bookable_staff(service, staff_id)
     rules = Rules.of(service)
     slots = [
         slot
         for schedule in load_schedules(
-            staff, first_day, last_day, ignore_appointment=ignore_appointment
+            staff,
+            first_day,
+            last_day,
+            ignore_appointment=ignore_appointment,
+            extra_busy=extra_busy,
         )
         for slot in slots_for(schedule, rules, first_day, last_day, now)
     ]

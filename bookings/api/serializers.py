@@ -188,3 +188,8 @@ class SlotSerializer(serializers.Serializer[Any]):
 
 class AvailabilitySerializer(serializers.Serializer[Any]):
     slots = SlotSerializer(many=True)
+    calendar = serializers.ChoiceField(
+        choices=["fresh", "stale", "off"],
+        help_text="Cal.com busy times: fresh, stale (Cal.com unavailable; last known "
+        "busy times subtracted), off (no calendar connected).",
+    )

@@ -46,6 +46,7 @@ from bookings.models import (
     Service,
     StaffMember,
 )
+from integrations.calendar.busy import CalendarBusy
 from tenants.api import TenantScopedMixin
 from tenants.phones import InvalidPhone
 
@@ -246,11 +247,13 @@ class AvailabilityView(BookingAPIView, APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
         staff = query.get("staff")
+        calendar = CalendarBusy()
         slots = find_slots(
             query["service"],
             query["date"],
             query["date_to"],
             staff_id=staff.pk if staff else None,
+            extra_busy=calendar,
         )
         zones = dict(
             StaffMember.objects.filter(pk__in={s.staff_id for s in slots}).values_list(
@@ -266,6 +269,7 @@ class AvailabilityView(BookingAPIView, APIView):
                         "staff": slot.staff_id,
                     }
                     for slot in slots
-                ]
+                ],
+                "calendar": calendar.state.value,
             }
         )

@@ -191,6 +191,22 @@ class CalcomApi:
             spans.append((parse_dt(booking["start"], "start"), parse_dt(booking["end"], "end")))
         return spans
 
+    def _busy_of_user(self, key: str, user_id: int) -> list[tuple[datetime, datetime]]:
+        spans = [
+            (parse_dt(b["start"], "start"), parse_dt(b["end"], "end"))
+            for b in self.s["busy"]
+            if b.get("userId") in (None, user_id)
+        ]
+        for uid, booking in self.s["bookings"].items():
+            hosts = {host.get("id") for host in booking.get("hosts") or []}
+            if (
+                booking["status"] == "accepted"
+                and user_id in hosts
+                and self._owns("booking", uid, key)
+            ):
+                spans.append((parse_dt(booking["start"], "start"), parse_dt(booking["end"], "end")))
+        return spans
+
     def slots(self, req: SimRequest, key: str, _: list[str]) -> tuple[int, Any]:
         event_type = self._event_type(req.q("eventTypeId"), key)
         start = _range_bound(req.q("start") or req.q("startTime"), "start", end=False)
@@ -224,9 +240,14 @@ class CalcomApi:
         return 200, result
 
     def busy_times(self, req: SimRequest, key: str, _: list[str]) -> tuple[int, Any]:
+        """Busy spans; ``userId`` keeps that user's: busy entries tagged with it (or
+        untagged) and bookings it hosts."""
         start = _range_bound(req.q("dateFrom"), "dateFrom", end=False)
         end = _range_bound(req.q("dateTo"), "dateTo", end=True)
-        spans = sorted(self._busy(key))
+        user = req.q("userId")
+        spans = sorted(
+            self._busy(key) if user is None else self._busy_of_user(key, _int(user, "userId"))
+        )
         return 200, [
             {"start": iso_z(b0), "end": iso_z(b1)}
             for b0, b1 in spans
