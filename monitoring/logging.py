@@ -55,5 +55,9 @@ def build_logging_config(level: str, fmt: str) -> dict[str, Any]:
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "INFO", "propagate": True},
+            # Their INFO lines carry whole URLs (phone numbers in Retell's paths): the
+            # seam logs every request itself, redacted.
+            "httpx": {"level": "WARNING", "propagate": True},
+            "httpcore": {"level": "WARNING", "propagate": True},
         },
     }

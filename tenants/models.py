@@ -39,6 +39,10 @@ class Company(models.Model):
     )
     country = models.CharField(max_length=2, default="DE", validators=[validate_country])
     active = models.BooleanField(default=True)
+    auto_provision_agents = models.BooleanField(
+        default=False,
+        help_text=_("Provision a Retell voice agent for every new branch (after commit)."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -101,6 +105,14 @@ class Branch(TenantModel):
     address = models.CharField(max_length=300, blank=True)
     # NULL, not "": unique per company only when set.
     retell_agent_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    retell_llm_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    transfer_phone = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text=_("E.164; where the agent transfers callers to a person (blank: phone)."),
+    )
+    agent_provisioned_at = models.DateTimeField(null=True, blank=True)
+    agent_provision_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantModel.Meta):
@@ -111,6 +123,7 @@ class Branch(TenantModel):
             models.UniqueConstraint(
                 fields=["company", "retell_agent_id"], name="branch_unique_agent"
             ),
+            models.UniqueConstraint(fields=["company", "retell_llm_id"], name="branch_unique_llm"),
         ]
 
     def __str__(self) -> str:
@@ -119,11 +132,13 @@ class Branch(TenantModel):
     def clean(self) -> None:
         from tenants.phones import InvalidPhone, normalize_phone
 
-        if self.phone:
-            try:
-                self.phone = normalize_phone(self.phone, self.country)
-            except InvalidPhone as exc:
-                raise ValidationError({"phone": str(exc)}) from exc
+        for field in ("phone", "transfer_phone"):
+            value = getattr(self, field)
+            if value:
+                try:
+                    setattr(self, field, normalize_phone(value, self.country))
+                except InvalidPhone as exc:
+                    raise ValidationError({field: str(exc)}) from exc
 
 
 class Role(models.TextChoices):
