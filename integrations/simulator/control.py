@@ -67,4 +67,27 @@ def handle_control(sim: ProviderSimulator, req: SimRequest) -> SimResponse:
             return SimResponse(200, sim.pay_checkout_session(match.group(1)))
         except ApiError as exc:
             return _error(exc.status, exc.message)
+    if path.startswith("/retell/calls") and method == "POST":
+        return _call(sim, path, body)
     return _error(404, f"no control route {method} /_sim{req.path}")
+
+
+def _call(sim: ProviderSimulator, path: str, body: dict[str, object]) -> SimResponse:
+    """``POST /_sim/retell/calls`` {to_number, from_number}; ``…/<id>/functions/<name>``
+    {args}; ``…/<id>/end`` {summary?, successful?}: play Retell's side of a call."""
+    try:
+        if path == "/retell/calls":
+            return SimResponse(
+                201, sim.calls.start(str(body.get("to_number")), str(body.get("from_number")))
+            )
+        if match := re.fullmatch(r"/retell/calls/([\w]+)/functions/(\w+)", path):
+            args = body.get("args") if isinstance(body.get("args"), dict) else {}
+            return SimResponse(200, sim.calls.function(match.group(1), match.group(2), args))  # type: ignore[arg-type]
+        if match := re.fullmatch(r"/retell/calls/([\w]+)/end", path):
+            summary = str(body.get("summary") or "")
+            return SimResponse(
+                200, sim.calls.end(match.group(1), summary, bool(body.get("successful", True)))
+            )
+    except ApiError as exc:
+        return _error(exc.status, exc.message)
+    return _error(404, f"no control route POST /_sim{path}")

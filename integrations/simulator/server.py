@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from . import calcom_api, retell_api, stripe_api
 from .calcom_api import CalcomApi
+from .calls import RetellCalls
 from .common import PROVIDERS, Context, SimRequest, SimResponse, fresh_state
 from .control import handle_control
 from .faults import Fault, FaultBook
@@ -122,6 +123,7 @@ class ProviderSimulator:
         self._stripe = StripeApi(self._ctx)
         self._calcom = CalcomApi(self._ctx)
         self._retell = RetellApi(self._ctx)
+        self.calls = RetellCalls(self._ctx)
         self._apis: dict[str, _Api] = {
             "stripe": self._stripe,
             "calcom": self._calcom,
