@@ -114,7 +114,7 @@ def test_a_call_is_played_with_signed_requests(sim: ProviderSimulator, hooks: Ho
         "/events/",
     ]
     for _, headers, body in hooks.received:
-        verify_retell(body, {k.lower(): v for k, v in headers.items()}, KEY)  # raises if bad
+        verify_retell(body, headers, KEY)  # raises if bad
     bodies = [json.loads(body) for _, _, body in hooks.received]
     assert bodies[1]["call"]["retell_llm_dynamic_variables"] == {"customer_name": "Max"}
     assert bodies[2]["name"] == "check_availability"
