@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -39,6 +40,7 @@ FRESH_SECONDS = 60
 STALE_SECONDS = 24 * 60 * 60
 VERSION_SECONDS = 24 * 60 * 60
 DEADLINE_SECONDS = 2.0  # all Cal.com fetches of one availability lookup together
+MAX_PARALLEL_FETCHES = 8
 
 
 class CalendarState(StrEnum):
@@ -125,6 +127,32 @@ def _fetch(
     return per_day
 
 
+def _fetch_all(
+    client: CalcomClient, members: Sequence[StaffMember], missing: dict[int, list[date]]
+) -> dict[int, dict[date, list[Interval]]]:
+    """Fetch every member's missing days at once (one request each, in parallel), so a
+    cold lookup costs one Cal.com round trip, not one per staff member. A member whose
+    fetch fails is left out (served stale); the breaker stops the rest early."""
+    if not members:
+        return {}
+
+    def one(member: StaffMember) -> tuple[int, dict[date, list[Interval]] | None]:
+        span = _days(missing[member.pk][0], missing[member.pk][-1])
+        try:
+            return member.pk, _fetch(client, member, span)
+        except IntegrationError as exc:
+            log.warning("calendar.busy_unavailable", error=str(exc), kind=exc.kind)
+            return member.pk, None
+
+    if len(members) == 1:
+        pairs = [one(members[0])]
+    else:
+        # Plain threads: no tenant context and no database in them, only HTTP.
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_FETCHES, len(members))) as pool:
+            pairs = list(pool.map(one, members))
+    return {pk: got for pk, got in pairs if got is not None}
+
+
 def busy_times(
     credentials: Credentials,
     staff: Sequence[StaffMember],
@@ -148,40 +176,42 @@ def busy_times(
     cached = cache.get_many(list(keys.values()))
     timeout = float(getattr(settings, "CALENDAR_BUSY_DEADLINE_SECONDS", DEADLINE_SECONDS))
     client = CalcomClient(credentials, deadline or Deadline.after(timeout))
-    unavailable = False
+    missing: dict[int, list[date]] = {}
     for member in members:
         busy = result.busy.setdefault(member.pk, [])
-        missing = [day for day in days if keys[(member.pk, day)] not in cached]
-        for day in days:
-            if day not in missing:
-                busy.extend(_decode(cached[keys[(member.pk, day)]]))
-        if not missing:
+        absent = [day for day in days if keys[(member.pk, day)] not in cached]
+        busy.extend(
+            interval
+            for day in days
+            if day not in absent
+            for interval in _decode(cached[keys[(member.pk, day)]])
+        )
+        if absent:
+            missing[member.pk] = absent
+        else:
             metrics.availability_cache.labels("hit").inc()
+    fetched = _fetch_all(client, [m for m in members if m.pk in missing], missing)
+    for member in members:
+        if member.pk not in missing:
             continue
-        span = _days(missing[0], missing[-1])
-        if not unavailable:  # after one failure, don't make every staff member wait
-            try:
-                fetched = _fetch(client, member, span)
-            except IntegrationError as exc:
-                unavailable = True
-                log.warning("calendar.busy_unavailable", error=str(exc), kind=exc.kind)
-            else:
-                metrics.availability_cache.labels("miss").inc()
-                encoded = {day: _encode(spans) for day, spans in fetched.items()}
-                cache.set_many(
-                    {keys[(member.pk, day)]: value for day, value in encoded.items()},
-                    FRESH_SECONDS,
-                )
-                cache.set_many(
-                    {_stale_key(member.pk, day): value for day, value in encoded.items()},
-                    STALE_SECONDS,
-                )
-                for day in missing:
-                    busy.extend(fetched[day])
-                continue
+        absent, busy = missing[member.pk], result.busy[member.pk]
+        got = fetched.get(member.pk)
+        if got is not None:
+            metrics.availability_cache.labels("miss").inc()
+            encoded = {day: _encode(spans) for day, spans in got.items()}
+            cache.set_many(
+                {keys[(member.pk, day)]: value for day, value in encoded.items()}, FRESH_SECONDS
+            )
+            cache.set_many(
+                {_stale_key(member.pk, day): value for day, value in encoded.items()},
+                STALE_SECONDS,
+            )
+            for day in absent:
+                busy.extend(got[day])
+            continue
         metrics.availability_cache.labels("stale").inc()
         result.state = CalendarState.STALE
-        stale = cache.get_many([_stale_key(member.pk, day) for day in missing])
+        stale = cache.get_many([_stale_key(member.pk, day) for day in absent])
         for value in stale.values():
             busy.extend(_decode(value))
     return result
