@@ -7,6 +7,7 @@ in-process fallbacks, and /health says so.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -172,6 +173,33 @@ WEBHOOK_PAYLOAD_RETENTION = timedelta(
 )
 # Longer than any provider retries (Stripe: 3 days), so a late retry is still a duplicate.
 WEBHOOK_DEDUP_RETENTION = timedelta(days=env.integer("WEBHOOK_DEDUP_RETENTION_DAYS", 30, minimum=4))
+
+# --- Customer notifications (bookings.notifications) ------------------------------------
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+
+
+def _dotted(name: str, default: str) -> str:
+    value = env.string(name, default) or default
+    if not _DOTTED.match(value):
+        raise env.EnvError(name, f"expected a dotted Python path, got {value!r}")
+    return value
+
+
+EMAIL_BACKEND = _dotted(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost") or "localhost"
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)  # never block a worker
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "AskPro <noreply@askpro.invalid>")
+# The SMS channel: a class with send(to, body); the default logs (numbers shortened).
+SMS_BACKEND = _dotted("SMS_BACKEND", "bookings.notifications.sms.LogSmsChannel")
 
 # --- Auth, passwords ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -310,6 +310,18 @@ class Appointment(TenantModel):
     )
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    deposit_checkout_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        db_default="",  # raw inserts (as for calendar_sync)
+        help_text=_("Stripe Checkout page for the deposit"),
+    )
+    # What the customer has been told (bookings.notifications): "", "pending" (received),
+    # "confirmed", "cancelled"; claimed before sending, so no message goes out twice.
+    customer_notified = models.CharField(max_length=10, blank=True, default="", db_default="")
+    reminded_start = models.DateTimeField(
+        null=True, blank=True, help_text=_("the start time a reminder was queued for")
+    )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     notes = models.TextField(blank=True)
     cancellation_reason = models.CharField(max_length=300, blank=True)

@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from bookings import services
+from bookings import notifications, services
 from bookings.errors import SlotTaken
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -203,6 +203,8 @@ def confirm(appointment: Appointment, uid: str) -> Appointment | None:
             current.status = AppointmentStatus.CONFIRMED
         current.save(update_fields=["calcom_uid", "calendar_sync", "status", "updated_at"])
         services.record_history(current, "calendar_synced", SYSTEM, **changes)
+        if "status" in changes:
+            notifications.confirmed(current)
         outbox.complete(_create_job(current)[1])  # the safety net has nothing left to do
     return current
 
@@ -226,7 +228,30 @@ def request_deposit(appointment: Appointment, *, deadline: Deadline | None = Non
             )
 
 
-def _create_checkout(appointment: Appointment, creds: Credentials, deadline: Deadline) -> None:
+def deposit_link(appointment: Appointment) -> str:
+    """The Checkout page of the appointment's outstanding deposit, for the customer's
+    message; made now (same Stripe idempotency key) if the saga hasn't yet. "" when no
+    deposit is due, Stripe isn't connected or refused; a retryable failure raises."""
+    if (
+        appointment.deposit_status != DepositStatus.REQUIRED
+        or appointment.status not in ACTIVE_STATUSES
+    ):
+        return ""
+    if appointment.deposit_checkout_url:
+        return appointment.deposit_checkout_url
+    creds = credentials_for("stripe")
+    if creds is None:
+        return ""
+    try:
+        return _create_checkout(appointment, creds, Deadline.after(JOB_DEADLINE_SECONDS))
+    except IntegrationError as exc:
+        if exc.retryable:
+            raise
+        logger.error("appointment %s: deposit checkout refused: %s", appointment.pk, exc)
+        return ""
+
+
+def _create_checkout(appointment: Appointment, creds: Credentials, deadline: Deadline) -> str:
     service = appointment.service
     base = str(settings.PUBLIC_BASE_URL).rstrip("/")
     session = StripeClient(creds, deadline).create_deposit_checkout(
@@ -238,7 +263,11 @@ def _create_checkout(appointment: Appointment, creds: Credentials, deadline: Dea
         success_url=f"{base}/deposit/done/",
         cancel_url=f"{base}/deposit/cancelled/",
     )
-    Appointment.objects.filter(pk=appointment.pk).update(stripe_checkout_session_id=session.id)
+    url = str(getattr(session, "url", None) or "")
+    Appointment.objects.filter(pk=appointment.pk).update(
+        stripe_checkout_session_id=session.id, deposit_checkout_url=url
+    )
+    return url
 
 
 # --- the outbox's handlers ------------------------------------------------------------

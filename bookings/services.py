@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from bookings import notifications
 from bookings.availability import Rules, bookable_staff, load_schedules, slots_for
 from bookings.errors import (
     InvalidTransition,
@@ -221,6 +222,7 @@ def book_appointment(
                 staff=staff.pk,
                 status=appointment.status,
             )
+            notifications.booked(appointment)
     except IntegrityError as exc:
         # A concurrent retry with the same key won the insert: answer with its booking.
         if idempotency_key and _constraint(exc) == "appointment_unique_idempotency_key":
@@ -254,6 +256,7 @@ def cancel_appointment(appointment: Appointment, *, actor: Actor, reason: str = 
         current.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
         _record(current, "cancelled", actor, status=[old, current.status], reason=reason[:300])
         _tell_calendar(current, actor, "calendar.cancel", reason=reason[:300])
+        notifications.cancelled(current)  # whoever cancelled: the customer must know
     return current
 
 
@@ -289,6 +292,7 @@ def reschedule_appointment(
             )
         new_staff = staff or current.staff
         check_slot(current.service, new_staff, start, now=now, moving=current)
+        previous_start = current.start
         changes = {"start": [current.start, start], "staff": [current.staff_id, new_staff.pk]}
         current.staff = new_staff
         current.branch_id = new_staff.branch_id
@@ -298,6 +302,7 @@ def reschedule_appointment(
         current.save(update_fields=["staff", "branch", "start", "end", "busy_until", "updated_at"])
         _record(current, "rescheduled", actor, **changes)
         _tell_calendar(current, actor, "calendar.reschedule")
+        notifications.moved(current, previous_start)
     return current
 
 
@@ -381,4 +386,6 @@ def record_deposit(appointment: Appointment, deposit: str, *, actor: Actor) -> A
         if changes:
             current.save(update_fields=["deposit_status", "status", "updated_at"])
             _record(current, "deposit", actor, **changes)
+            if "status" in changes:
+                notifications.confirmed(current)
     return current
