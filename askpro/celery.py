@@ -56,6 +56,7 @@ app.conf.update(
         "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
         "reconcile-calendars": {"task": "integrations.calendar.reconcile", "schedule": 15 * 60},
         "sweep-outbox": {"task": "integrations.outbox.sweep", "schedule": 30},
+        "send-reminders": {"task": "bookings.send_reminders", "schedule": 10 * 60},
         "prune-idempotency-records": {
             "task": "bookings.prune_idempotency_records",
             "schedule": 60 * 60,

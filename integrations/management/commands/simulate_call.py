@@ -55,9 +55,14 @@ class Command(BaseCommand):
             if not row.phone:
                 raise CommandError(f"branch {row.pk} has no phone number to call")
             self._prepare(row, company.slug, trace)
-            service = Service.objects.filter(active=True).order_by("pk").first()
+            service = (
+                Service.objects.filter(active=True, staff__branch=row, staff__active=True)
+                .distinct()
+                .order_by("pk")
+                .first()
+            )
             if service is None:
-                raise CommandError("the company has no active service to book")
+                raise CommandError(f"no active service is offered at branch {row.pk}")
             driver = CallDriver(simulator)
             try:
                 call_id = self._converse(driver, row, service, options, trace)

@@ -1,0 +1,1 @@
+"""The voice agent's live tools and Retell's inbound-call webhook (synchronous, signed)."""
