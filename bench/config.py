@@ -23,7 +23,16 @@ THROTTLE_RATE = "1000000/min"
 THROTTLE_VARS = ("API_THROTTLE_USER", "API_THROTTLE_COMPANY", "WEBHOOK_THROTTLE")
 SECRET_KEY = "askpro-bench-fixed-key-not-a-secret-0123456789abcdef"  # noqa: S105
 
-SCENARIOS = ("health", "availability", "list", "booking", "webhook", "drain", "breaker")
+SCENARIOS = (
+    "health",
+    "availability",
+    "list",
+    "booking",
+    "webhook",
+    "drain",
+    "tools",
+    "breaker",
+)
 # In-process (bench/breaker.py): need neither the servers nor the bench database.
 IN_PROCESS = ("breaker",)
 # Measured under both variants; the others only under RLS (the production set-up).

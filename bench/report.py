@@ -391,6 +391,8 @@ def write_results(opts: Options, env: dict[str, str], results: dict[str, Any]) -
         "scenarios": [_row(row) for row in results["rows"]],
         "rls_comparison": results["comparison"],
     }
+    if results.get("tools"):
+        document["tools"] = results["tools"]
     if results.get("breaker"):
         document["breaker"] = results["breaker"]
     write_document(opts, document)

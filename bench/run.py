@@ -18,11 +18,12 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from bench import breaker, cpu, report, server, webhook
+from bench import breaker, cpu, report, server, tools, webhook
 from bench.config import (
     COMPARED,
     DB_NAME,
@@ -209,6 +210,16 @@ def bench_in_process(opts: Options, env: dict[str, str]) -> None:
     report.write_document(opts, {"machine": machine, "breaker": figures})
 
 
+@contextmanager
+def provider_simulator(opts: Options, servers: list[Server]) -> Iterator[tuple[list[Server], str]]:
+    """With ``tools``: the provider simulator, and the servers with Cal.com pointing at it."""
+    if "tools" not in opts.scenarios:
+        yield servers, ""
+        return
+    with tools.simulator() as sim:
+        yield [replace(on, env=tools.server_env(on.env, sim)) for on in servers], sim
+
+
 def bench(opts: Options) -> None:
     env = bench_env(opts)  # the rls variant's: migrate and seed as the app role would
     if not set(opts.scenarios) - set(IN_PROCESS):
@@ -222,24 +233,35 @@ def bench(opts: Options) -> None:
     server.ensure_database()
     server.migrate(env)
     seed = server.seed(env)
+    voice = tools.prepare(env) if "tools" in opts.scenarios else None
     config = server.gunicorn_config(env)
     busy = cpu.wait_for_quiet(opts.quiet_wait)
     report.print_header(opts, config, seed, servers, cpu.busy_warning(busy))
     workers = int(config["workers"])
-    with server.serving(servers, workers) as masters, server.celery_if(opts, servers[0].env):
+    tool_figures = None
+    with (
+        provider_simulator(opts, servers) as (servers, sim),
+        server.serving(servers, workers) as masters,
+        server.celery_if(opts, servers[0].env),
+    ):
         capacity = workers * int(config["threads"])
         servers = [replace(on, master=masters[on.variant], capacity=capacity) for on in servers]
         for on in servers:
             warm_up(opts, seed, on)
         roles = check_roles(servers)
         rows = load(opts, seed, servers)
+        if voice is not None:  # last: one client, one request at a time, rls server
+            tool_figures = tools.measure(servers[0], voice, sim)
     if "drain" in opts.scenarios:  # after the servers stop: the worker has the CPUs
         rows.append(webhook.drain(env, seed))
     figures = breaker.measure(env) if "breaker" in opts.scenarios else None
     busy_after = cpu.busy_percent()
     comparison = report.compare(rows)
-    report.print_table(rows)
+    if rows:
+        report.print_table(rows)
     report.print_comparison(comparison, opts)
+    if tool_figures:
+        tools.print_table(tool_figures)
     if figures:
         breaker.print_table(figures)
     if warning := cpu.busy_warning(busy_after, "just after the run"):
@@ -257,6 +279,7 @@ def bench(opts: Options) -> None:
         "db_connections_after_warmup": roles,
         "rows": rows,
         "comparison": comparison,
+        "tools": tool_figures,
         "breaker": figures,
     }
     report.write_results(opts, env, results)
