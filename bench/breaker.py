@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from bench.config import BenchError
-from bench.server import run
+from bench.server import run, simulator_process
 
 if TYPE_CHECKING:
     from integrations.breakers import Breaker
@@ -247,26 +246,9 @@ def seam_rows(base: str) -> dict[str, Any]:
 
 @contextmanager
 def simulator() -> Iterator[str]:
-    """The provider simulator in its own process, as a provider would be: Cal.com's base."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.breaker", "simulator"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None  # noqa: PT018
-    try:
-        base = process.stdout.readline().strip()
-        if not base.startswith("http://"):
-            raise BenchError("the provider simulator didn't start")
-        yield base
-    finally:
-        process.stdin.close()  # it stops at end of input
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """The provider simulator in its own process: Cal.com's base."""
+    with simulator_process("bench.breaker") as url:
+        yield url
 
 
 def serve() -> None:

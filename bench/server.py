@@ -300,3 +300,28 @@ def fetch(request: urllib.request.Request) -> tuple[int | None, str]:
         return exc.code, exc.read(300).decode(errors="replace")
     except OSError as exc:
         return None, str(exc)
+
+
+@contextmanager
+def simulator_process(module: str) -> Iterator[str]:
+    """``python -m <module> simulator``: the provider simulator in its own process, as a
+    provider would be. Yields the first line it prints (a URL); it stops at end of stdin."""
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", module, "simulator"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None  # noqa: PT018
+    try:
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise BenchError("the provider simulator didn't start")
+        yield url
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

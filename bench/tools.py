@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -66,7 +65,7 @@ from zoneinfo import ZoneInfo
 
 from bench import cpu
 from bench.config import DB_NAME, BenchError, variant_role
-from bench.server import Server, child_pids, run
+from bench.server import Server, child_pids, run, simulator_process
 
 COMPANY_SLUG = "bench-voice"
 TIMEZONE = "Europe/Berlin"
@@ -269,25 +268,8 @@ def serve() -> None:
 def simulator() -> Iterator[str]:
     """The provider simulator in its own process; yields its URL (``/calcom``, ``/_sim``)."""
     print("  tools: starting the provider simulator ...", file=sys.stderr, flush=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.tools", "simulator"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None  # noqa: PT018
-    try:
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise BenchError("the provider simulator didn't start")
+    with simulator_process("bench.tools") as url:
         yield url
-    finally:
-        process.stdin.close()  # it stops at end of input
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def server_env(env: dict[str, str], sim: str) -> dict[str, str]:

@@ -193,3 +193,40 @@ def make_salon(company: Company) -> Salon:
 @pytest.fixture
 def salon(world: World) -> Salon:
     return make_salon(world.a)
+
+
+# --- the provider simulator -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Any:
+    """One provider simulator per test process (reset by `providers` before each test)."""
+    from integrations.simulator import ProviderSimulator
+
+    with ProviderSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def providers(simulator: Any, settings: Any) -> Any:
+    """The simulator, reset, with every ``*_API_BASE`` pointing at it and fresh breakers."""
+    from integrations.breakers import reset_stores
+
+    simulator.reset()
+    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
+    settings.RETELL_API_BASE = simulator.base("retell")
+    settings.STRIPE_API_BASE = simulator.base("stripe")
+    reset_stores()
+    yield simulator
+    reset_stores()
+
+
+def seed_event_type(sim: Any, event_type_id: int, title: str) -> None:
+    """A 30-minute Cal.com event type, as if made in Cal.com."""
+    with sim.lock:
+        sim.state["calcom"]["event_types"][event_type_id] = {
+            "id": event_type_id,
+            "title": title,
+            "slug": title.lower(),
+            "lengthInMinutes": 30,
+        }

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from askpro.celery import app
 from bookings import services
 from bookings.models import Appointment, AppointmentHistory, AppointmentSource, AppointmentStatus
-from integrations.breakers import get_breaker, reset_stores
+from integrations.breakers import get_breaker
 from integrations.calendar.reconcile import reconcile_company
 from integrations.calendar.tasks import reconcile_calendars
 from integrations.clients.calcom import Attendee, CalcomClient
@@ -26,7 +26,7 @@ from integrations.credentials import Credentials, connect
 from integrations.deadline import Deadline
 from integrations.simulator import ProviderSimulator
 from tenants.context import tenant_context
-from tests.conftest import Salon, World, make_salon, token_client
+from tests.conftest import Salon, World, make_salon, seed_event_type, token_client
 from tests.factories import AppointmentFactory
 
 ORGANIZER = 4021  # the simulator's organizer: hosts every booking it makes
@@ -36,27 +36,11 @@ GUEST = Attendee(name="Max Mustermann", time_zone="Europe/Berlin", phone="+49151
 AVAILABILITY = "/api/v1/availability/"
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def sim(simulator: ProviderSimulator, settings: Any) -> Iterator[ProviderSimulator]:
-    simulator.reset()
-    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
-    with simulator.lock:
-        simulator.state["calcom"]["event_types"][EVENT_TYPE] = {
-            "id": EVENT_TYPE,
-            "title": "Haarschnitt",
-            "slug": "haarschnitt",
-            "lengthInMinutes": 30,
-        }
-    reset_stores()
-    yield simulator
+def sim(providers: ProviderSimulator, settings: Any) -> Iterator[ProviderSimulator]:
+    seed_event_type(providers, EVENT_TYPE, "Haarschnitt")
+    yield providers
     get_breaker("calcom").force("reset")
-    reset_stores()
 
 
 def _connect(salon: Salon, key: str) -> Salon:

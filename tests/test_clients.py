@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from integrations.breakers import reset_stores
 from integrations.clients.calcom import Attendee, CalcomClient
 from integrations.clients.stripe import StripeClient
 from integrations.credentials import Credentials
 from integrations.deadline import Deadline
 from integrations.simulator import ProviderSimulator
+from tests.conftest import seed_event_type
 
 START = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
 MAX = Attendee(name="Max Mustermann", time_zone="Europe/Berlin", phone="+4915112345678")
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def sim(simulator: ProviderSimulator, settings: Any) -> Iterator[ProviderSimulator]:
-    simulator.reset()
-    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
-    settings.STRIPE_API_BASE = simulator.base("stripe")
-    with simulator.lock:
-        simulator.state["calcom"]["event_types"][1187] = {
-            "id": 1187,
-            "title": "Haarschnitt",
-            "slug": "haarschnitt",
-            "lengthInMinutes": 30,
-        }
-    reset_stores()
-    yield simulator
-    reset_stores()
+def sim(providers: ProviderSimulator, settings: Any) -> ProviderSimulator:
+    seed_event_type(providers, 1187, "Haarschnitt")
+    return providers
 
 
 def calcom() -> CalcomClient:

@@ -21,7 +21,6 @@ from bookings.models import Appointment, AppointmentStatus
 from bookings.notifications import sms
 from bookings.notifications.reminders import queue_due_reminders
 from integrations import outbox
-from integrations.breakers import reset_stores
 from integrations.credentials import connect
 from integrations.models import JobStatus, OutboxJob
 from integrations.simulator import ProviderSimulator
@@ -248,23 +247,13 @@ def test_a_pending_booking_cancelled_later_is_told(shop: Salon) -> None:
 # --- deposits -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def deposit(shop: Salon, simulator: ProviderSimulator, settings: Any) -> Iterator[Salon]:
-    simulator.reset()
-    settings.STRIPE_API_BASE = simulator.base("stripe")
+def deposit(shop: Salon, providers: ProviderSimulator, settings: Any) -> Salon:
     settings.BREAKERS = {"default": {"min_calls": 50}}
     connect("stripe", "sk_test_salon")
     shop.service.price, shop.service.deposit = Decimal("40"), Decimal("20")
     shop.service.save()
-    reset_stores()
-    yield shop
-    reset_stores()
+    return shop
 
 
 def pay(simulator: ProviderSimulator, salon: Salon, appointment: Appointment) -> None:

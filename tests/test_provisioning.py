@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -15,7 +14,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from bookings.models import Service
-from integrations.breakers import reset_stores
 from integrations.credentials import connect
 from integrations.models import Integration
 from integrations.simulator import ProviderSimulator, sign_calcom
@@ -44,22 +42,10 @@ FUNCTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def sim(simulator: ProviderSimulator, settings: Any) -> Iterator[ProviderSimulator]:
-    simulator.reset()
-    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
-    settings.RETELL_API_BASE = simulator.base("retell")
-    settings.STRIPE_API_BASE = simulator.base("stripe")
+def sim(providers: ProviderSimulator, settings: Any) -> ProviderSimulator:
     settings.PUBLIC_BASE_URL = PUBLIC
-    reset_stores()
-    yield simulator
-    reset_stores()
+    return providers
 
 
 @dataclass

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from integrations import sdk
-from integrations.breakers import get_breaker, reset_stores
+from integrations.breakers import get_breaker
 from integrations.deadline import Deadline
 from integrations.errors import CredentialsRejected, IntegrationError, ProviderUnavailable
 from integrations.http import seam
@@ -22,22 +21,10 @@ SESSION = checkout_params({"appointment_id": "41", "company_id": "7"})
 CAL_KEY = {"Authorization": "Bearer cal_live_company_a", "cal-api-version": "2024-06-14"}
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def sim(simulator: ProviderSimulator, settings: Any) -> Iterator[ProviderSimulator]:
-    simulator.reset()
-    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
-    settings.RETELL_API_BASE = simulator.base("retell")
-    settings.STRIPE_API_BASE = simulator.base("stripe")
+def sim(providers: ProviderSimulator, settings: Any) -> ProviderSimulator:
     settings.BREAKERS = {"default": {"min_calls": 6, "open_seconds": 0.5}}
-    reset_stores()
-    yield simulator
-    reset_stores()
+    return providers
 
 
 def event_types(sim: ProviderSimulator, *, deadline: float = 5.0, attempts: int = 3) -> Any:

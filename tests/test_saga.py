@@ -18,48 +18,30 @@ from bookings import saga, services
 from bookings.errors import SlotTaken
 from bookings.models import Appointment, AppointmentStatus
 from integrations import outbox
-from integrations.breakers import get_breaker, reset_stores
+from integrations.breakers import get_breaker
 from integrations.clients.calcom import Attendee, CalcomClient
 from integrations.credentials import connect, credentials_for
 from integrations.deadline import Deadline
 from integrations.models import JobStatus, OutboxJob
 from integrations.simulator import ProviderSimulator
 from tenants.context import tenant_context
-from tests.conftest import Salon
+from tests.conftest import Salon, seed_event_type
 
 USER = services.Actor(kind="api")
 EVENT_TYPE = 1187
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[ProviderSimulator]:
-    with ProviderSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
-def sim(simulator: ProviderSimulator, settings: Any, salon: Salon) -> Iterator[ProviderSimulator]:
-    simulator.reset()
-    settings.CALCOM_API_BASE = simulator.base("calcom") + "/v2"
-    settings.STRIPE_API_BASE = simulator.base("stripe")
+def sim(providers: ProviderSimulator, settings: Any, salon: Salon) -> Iterator[ProviderSimulator]:
     settings.BREAKERS = {"default": {"min_calls": 50}}
-    with simulator.lock:
-        simulator.state["calcom"]["event_types"][EVENT_TYPE] = {
-            "id": EVENT_TYPE,
-            "title": "Cut",
-            "slug": "cut",
-            "lengthInMinutes": 30,
-        }
+    seed_event_type(providers, EVENT_TYPE, "Cut")
     with tenant_context(salon.company):
         OutboxJob.objects.all().delete()  # the world's sample row
         connect("calcom", "cal_live_salon")
         connect("stripe", "sk_test_salon")
         salon.service.calcom_event_type_id = EVENT_TYPE
         salon.service.save()
-    reset_stores()
-    with tenant_context(salon.company):
-        yield simulator
-    reset_stores()
+        yield providers
 
 
 def book(salon: Salon, hour: int = 10, **kwargs: Any) -> Appointment:
