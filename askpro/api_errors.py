@@ -11,9 +11,12 @@ import sys
 import uuid
 from typing import Any
 
+import sentry_sdk
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -97,7 +100,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 def internal_error_body(exc: BaseException | None) -> dict[str, Any]:
+    """Log the failure under a fresh id (and tag the Sentry event with it, if any) and
+    return the body that carries the id: support finds the log line from the answer."""
     error_id = uuid.uuid4().hex
+    sentry_sdk.set_tag("error_id", error_id)
     logger.error("unhandled error", exc_info=exc, extra={"error_id": error_id})
     return error_body("internal", "Something went wrong on our side.", id=error_id)
 
@@ -120,3 +126,88 @@ def handler500(request: HttpRequest) -> Any:
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+# --- the error body in the OpenAPI schema -------------------------------------------------
+
+
+# The one error body, as a schema component ("Error"; drf-spectacular names it after the
+# serializer). ``inline_serializer`` because a field named ``fields`` can't be declared on
+# a Serializer class without shadowing ``Serializer.fields``.
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorDetail",
+            {
+                "code": serializers.CharField(
+                    help_text="Stable machine-readable code, e.g. validation_error, "
+                    "not_found, slot_taken."
+                ),
+                "message": serializers.CharField(help_text="A human-readable explanation."),
+                "fields": serializers.DictField(
+                    required=False,
+                    help_text="Per-field messages (validation_error only); nested objects "
+                    "for nested fields.",
+                ),
+                "id": serializers.CharField(
+                    required=False,
+                    help_text="Error id to quote to support (internal errors only).",
+                ),
+            },
+        )
+    },
+)
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error answer for ``@extend_schema(responses=...)`` (e.g. 409 on a booking)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+RETRY_AFTER_HEADER = {
+    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+}
+
+
+class ErrorResponsesSchema(AutoSchema):
+    """drf-spectacular schema that documents, on every operation, the errors any API
+    request can get (bad input, authentication, permission, not found, throttling, ...),
+    each with the error body above. Operation-specific errors (409, 422) are declared on
+    the views with ``error_response``; those declarations win."""
+
+    common_errors: dict[int, str] = {
+        400: "validation_error: invalid parameters or body.",
+        401: "not_authenticated: missing or invalid credentials.",
+        403: "permission_denied: the role in this company doesn't allow it.",
+        404: "not_found: no such object, or no such company in X-Company.",
+        406: "not_acceptable: the Accept header asks for something other than JSON.",
+    }
+    body_errors: dict[int, str] = {
+        415: "validation_error: the body's Content-Type isn't supported.",
+    }
+    throttled = "throttled: too many requests; see Retry-After."
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        errors = dict(self.common_errors)
+        if self.method in ("POST", "PUT", "PATCH"):
+            errors.update(self.body_errors)
+        if getattr(self.view, "throttle_classes", None):
+            errors[429] = self.throttled
+        for code, description in errors.items():
+            if str(code) not in responses:
+                responses[str(code)] = self._error_body(description, code)
+        return responses
+
+    def _error_body(self, description: str, code: int) -> dict[str, Any]:
+        # Built here rather than through _get_response_for_code: on list views that would
+        # wrap the error in a paginated array.
+        ref = self.resolve_serializer(ErrorSerializer, "response").ref
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": ref}},
+        }
+        if code == status.HTTP_429_TOO_MANY_REQUESTS:
+            response["headers"] = RETRY_AFTER_HEADER
+        return response

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
+
+from monitoring.workers import Heartbeat, TaskLogContext
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "askpro.settings")
 
@@ -54,6 +56,7 @@ app.conf.update(
         },
         "sweep-webhooks": {"task": "webhooks.sweep", "schedule": _sweep_seconds()},
         "prune-webhooks": {"task": "webhooks.prune", "schedule": 60 * 60},
+        "expire-call-data": {"task": "webhooks.expire_call_data", "schedule": 60 * 60},
         "reconcile-calendars": {"task": "integrations.calendar.reconcile", "schedule": 15 * 60},
         "sweep-outbox": {"task": "integrations.outbox.sweep", "schedule": 30},
         "send-reminders": {"task": "bookings.send_reminders", "schedule": 10 * 60},
@@ -64,3 +67,19 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+# Workers: django_structlog binds each task's id and the publisher's context (request id,
+# company); the heartbeat tells /health and /metrics which workers are alive.
+app.steps["worker"].add(TaskLogContext)
+app.steps["worker"].add(Heartbeat)
+
+
+@signals.setup_logging.connect
+def _logging_as_configured(**_: object) -> None:
+    """Workers log through the same pipeline as the web (LOG_LEVEL, LOG_FORMAT): with a
+    receiver here Celery leaves logging alone, whatever its --loglevel says."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 import environ
@@ -76,6 +77,17 @@ def rate(name: str, default: str) -> str:
 
 def csv(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in (raw(name) or default).split(",") if item.strip()]
+
+
+def networks(name: str, default: str) -> list[IPv4Network | IPv6Network]:
+    """Comma-separated CIDRs (``10.0.0.0/8,::1/128``); a bare address is one host."""
+    result: list[IPv4Network | IPv6Network] = []
+    for item in csv(name, default):
+        try:
+            result.append(ip_network(item, strict=False))
+        except ValueError:
+            raise EnvError(name, f"not an IP network: {item!r}") from None
+    return result
 
 
 def database(name: str, default: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ in-process fallbacks, and /health says so.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django_filters",
     "axes",
     "drf_spectacular",
+    "django_structlog",
     "tenants",
     "bookings",
     "webhooks",
@@ -55,8 +57,15 @@ INSTALLED_APPS = [
     "monitoring",
 ]
 
+METRICS_ENABLED = env.boolean("METRICS_ENABLED", default=True)
+
 MIDDLEWARE = [
+    # Request id in and out, then django_structlog's request context and access line.
+    "monitoring.middleware.RequestContextMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) from STATIC_ROOT, collected at image build.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +76,13 @@ MIDDLEWARE = [
     # Last, as its documentation asks: it turns a lockout into a response.
     "axes.middleware.AxesMiddleware",
 ]
+if METRICS_ENABLED:
+    # Outermost and innermost, so they time everything between.
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
 
 ROOT_URLCONF = "askpro.urls"
 WSGI_APPLICATION = "askpro.wsgi.application"
@@ -201,6 +217,11 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "AskPro <noreply@askpro.in
 # The SMS channel: a class with send(to, body); the default logs (numbers shortened).
 SMS_BACKEND = _dotted("SMS_BACKEND", "bookings.notifications.sms.LogSmsChannel")
 
+# --- Data protection (bookings.privacy) -----------------------------------------------
+# Call transcripts, recording links and summaries are blanked this many days after the
+# call (webhooks.expire_call_data, hourly); the call's facts (times, outcome) stay.
+CALL_DATA_RETENTION_DAYS = env.integer("CALL_DATA_RETENTION_DAYS", 90, minimum=1)
+
 # --- Auth, passwords ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -253,8 +274,36 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.boolean("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # HTTPS only, behind a TLS-terminating proxy. Probes and the metrics scraper talk
+    # plain HTTP on the private network, so /health* and /metrics are never redirected.
+    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Only the header's directive; joining browsers' preload lists is a separate request.
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", default=True)
 
-# --- Logging --------------------------------------------------------------------------
+# --- Logging, metrics, tracing, error reporting -----------------------------------------
 from monitoring.logging import build_logging_config  # noqa: E402
 
-LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, tracing=OTEL_ENABLED)
+# X-Request-ID is taken from the caller once monitoring's middleware has checked its shape.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# One access line per request (request_finished, with its duration), not two.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+# Publishing carries the request's context into the task's headers; eager tasks run in
+# the request and keep its context as it is.
+DJANGO_STRUCTLOG_CELERY_ENABLED = not CELERY_TASK_ALWAYS_EAGER
+SLOW_QUERY_MS = env.integer("SLOW_QUERY_MS", 200, minimum=0)  # 0 turns the log off
+
+# /metrics answers these networks only, and only with the bearer token when one is set.
+METRICS_TOKEN = env.string("METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Health: the inbox counts as behind when its oldest unprocessed event is this old.
+HEALTH_INBOX_MAX_AGE = timedelta(seconds=env.integer("HEALTH_INBOX_MAX_AGE_SECONDS", 300))
+
+if SENTRY_DSN:
+    from monitoring import sentry
+
+    sentry.configure(SENTRY_DSN, environment=env.string("SENTRY_ENVIRONMENT", "production") or "")

@@ -14,6 +14,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "warning")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
 
 from askpro.settings import *  # noqa: F403
 

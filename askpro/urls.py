@@ -23,6 +23,7 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("health", health.report, name="health"),
+    path("metrics", health.metrics, name="metrics"),
 ]
 
 handler404 = "askpro.api_errors.handler404"

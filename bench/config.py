@@ -30,6 +30,7 @@ SCENARIOS = (
     "booking",
     "webhook",
     "drain",
+    "observability",
     "tools",
     "breaker",
 )
@@ -39,6 +40,8 @@ IN_PROCESS = ("breaker",)
 COMPARED = ("list", "booking")
 RLS, NO_RLS = "rls", "no rls"
 VARIANTS = (RLS, NO_RLS)
+# Its own two servers (bench/observability.py), both on the rls set-up, after the others.
+OBSERVABILITY = "observability"
 
 
 class BenchError(RuntimeError):
@@ -54,6 +57,7 @@ class Options:
     duration: int
     compare_seconds: int
     slice_seconds: int
+    observability_seconds: int
     connections: int
     threads: int
     warmup: int
@@ -71,6 +75,11 @@ class Options:
         """How many slices a compared row is measured in (at least one)."""
         return max(1, round(self.compare_seconds / self.slice_seconds))
 
+    @property
+    def observability_slices(self) -> int:
+        """How many slices each observability profile is measured in."""
+        return max(1, round(self.observability_seconds / self.slice_seconds))
+
     def port_of(self, variant: str) -> int:
         return self.port + VARIANTS.index(variant)
 
@@ -85,6 +94,12 @@ def parse_args(argv: Sequence[str] | None = None, description: str = "") -> Opti
         type=int,
         default=20,
         help="seconds of list and of booking under each variant (20)",
+    )
+    parser.add_argument(
+        "--observability-seconds",
+        type=int,
+        default=24,
+        help="seconds of the webhook under each observability profile, on and off (24)",
     )
     parser.add_argument(
         "--slice",
@@ -117,7 +132,12 @@ def parse_args(argv: Sequence[str] | None = None, description: str = "") -> Opti
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
-    positive = (args.duration, args.compare_seconds, args.slice_seconds)
+    positive = (
+        args.duration,
+        args.compare_seconds,
+        args.slice_seconds,
+        args.observability_seconds,
+    )
     if min(*positive, args.connections, args.threads) < 1:
         parser.error("durations, --connections and --threads must be positive")
     if min(args.warmup, args.quiet_wait) < 0:
@@ -129,6 +149,7 @@ def parse_args(argv: Sequence[str] | None = None, description: str = "") -> Opti
         duration=args.duration,
         compare_seconds=args.compare_seconds,
         slice_seconds=args.slice_seconds,
+        observability_seconds=args.observability_seconds,
         connections=args.connections,
         threads=args.threads,
         warmup=args.warmup,
@@ -154,6 +175,7 @@ def bench_env(opts: Options) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="askpro.settings",
         REDIS_URL=REDIS_URL,
         DEBUG="false",
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback, no TLS proxy
         SECRET_KEY=SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="warning",
@@ -192,4 +214,6 @@ def variant_env(env: dict[str, str], variant: str) -> dict[str, str]:
 
 
 def variant_role(variant: str) -> str:
-    return DB_APP if variant == RLS else DB_OWNER
+    """The role a server connects as: the owner for "no rls" only; every other server
+    (rls, the observability profiles) is on the production set-up, the app role."""
+    return DB_OWNER if variant == NO_RLS else DB_APP

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
@@ -330,6 +331,7 @@ def print_header(
     seed: dict[str, Any],
     servers: list[Server],
     warning: str,
+    extra: Sequence[str] = (),
 ) -> None:
     threads = f" x {config['threads']} threads" if config["worker_class"] == "gthread" else ""
     print(
@@ -356,6 +358,8 @@ def print_header(
     }
     for on in servers:
         print(f"Server '{on.variant}' on {on.base_url}: {described[on.variant]}")
+    for line in extra:
+        print(line)
     print()
     if warning:
         print(warning)
@@ -376,6 +380,7 @@ def write_results(opts: Options, env: dict[str, str], results: dict[str, Any]) -
         "profile": {
             "duration_s": opts.duration,
             "compare_s": opts.slices * opts.slice_seconds,
+            "observability_s": opts.observability_slices * opts.slice_seconds,
             "slice_s": opts.slice_seconds,
             "connections": opts.connections,
             "wrk_threads": opts.threads,
@@ -391,6 +396,8 @@ def write_results(opts: Options, env: dict[str, str], results: dict[str, Any]) -
         "scenarios": [_row(row) for row in results["rows"]],
         "rls_comparison": results["comparison"],
     }
+    if results.get("observability"):
+        document["observability"] = results["observability"]
     if results.get("tools"):
         document["tools"] = results["tools"]
     if results.get("breaker"):

@@ -9,8 +9,10 @@ loads them over loopback: health and availability on the rls server, then list a
 booking on both, in short slices that alternate between the two servers (AB BA AB ...)
 so other load on the machine hits both alike. Prints a table and the RLS cost, writes
 ``bench/results.json``. Whatever happens, the processes it started are stopped before
-it exits. ``breaker`` is in-process (``bench/breaker.py``): after the servers stop, or
-alone without them. See ``bench/README.md``.
+it exits. ``observability`` (``bench/observability.py``) then starts two more gunicorns,
+logging and metrics on and off, and compares them on the webhook the same way.
+``breaker`` is in-process (``bench/breaker.py``): after the servers stop, or alone
+without them. See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from bench import breaker, cpu, report, server, tools, webhook
+from bench import breaker, cpu, observability, report, server, tools, webhook
 from bench.config import (
     COMPARED,
+    DB_APP,
     DB_NAME,
     IN_PROCESS,
+    OBSERVABILITY,
     BenchError,
     Options,
     bench_env,
@@ -38,13 +42,15 @@ from bench.scenarios import probe, scenarios
 from bench.server import Server
 from bench.wrk import Row, Scenario, parse_wrk, set_cpu, wrk
 
+WEBHOOKS = ("webhook", OBSERVABILITY)  # every event new: 202 only
+
 
 def verdict(row: Row) -> Row:
     if not row.measured:
         return row
     if not any(code.startswith("2") for code in row.statuses):
         row.note = "no 2xx answers: these are not the endpoint's figures"
-    elif set(row.statuses) - ({"202"} if row.name == "webhook" else {"200", "201"}):
+    elif set(row.statuses) - ({"202"} if row.name in WEBHOOKS else {"200", "201"}):
         row.note = "unexpected statuses: see samples in results.json"
     return row
 
@@ -70,18 +76,25 @@ def load_once(
     on: Server,
     seconds: int,
     extra: dict[str, str] | None = None,
+    served: Callable[[Server], int] | None = None,
 ) -> Row:
-    """One wrk run against ``on``, with the CPU its gunicorn and backends spent."""
+    """One wrk run against ``on``, with the CPU its gunicorn and backends spent.
+
+    CPU per request divides by wrk's count plus one request per worker; with
+    ``served`` (the server's own count of requests completed), by what it counted."""
     row = Row(scenario.name, scenario.method, scenario.path, scenario.what, on.variant)
     role = variant_role(on.variant)
+    count_before = served(on) if served else 0
     before = cpu.snapshot(on.master, role, DB_NAME)
     output = wrk(opts, scenario, on.base_url, on.env, seconds, extra)
     time.sleep(SETTLE_S)
     after = cpu.snapshot(on.master, role, DB_NAME)
+    count_after = served(on) if served else 0
     parse_wrk(output, row)
     row.measured = True
     in_flight = min(on.capacity, opts.connections)
-    set_cpu(row, *cpu.spent(before, after), (row.requests or 0) + in_flight)
+    requests = count_after - count_before if served else (row.requests or 0) + in_flight
+    set_cpu(row, *cpu.spent(before, after), requests)
     return row
 
 
@@ -102,6 +115,7 @@ def measure_sliced(
     seed: dict[str, Any],
     servers: list[Server],
     state: dict[str, int],
+    served: Callable[[Server], int] | None = None,
 ) -> list[Row]:
     """``opts.slices`` runs of ``--slice`` seconds on each server, alternating which
     goes first; one combined row per server. ``state["booking_start"]`` carries the
@@ -124,7 +138,7 @@ def measure_sliced(
     for number in range(opts.slices):
         for on in active if number % 2 == 0 else reversed(active):
             extra = {"BENCH_HISTOGRAM": "1", "BENCH_START": str(state["booking_start"])}
-            row = load_once(opts, scenario, on, opts.slice_seconds, extra)
+            row = load_once(opts, scenario, on, opts.slice_seconds, extra, served)
             if row.next_index is not None:
                 state["booking_start"] = max(state["booking_start"], row.next_index)
             slices[on.variant].append(row)
@@ -196,6 +210,77 @@ def recycled(servers: list[Server], before: dict[str, set[int]], rows: list[Row]
                     row.note = f"{row.note}; {note}" if row.note else note
 
 
+def warm_up_webhook(opts: Options, scenario: Scenario, on: Server, state: dict[str, int]) -> None:
+    """``--warmup`` seconds of the scenario itself, numbering events on from ``state``."""
+    if not opts.warmup:
+        return
+    print(f"  warm-up {on.log}: {opts.warmup} s ...", file=sys.stderr, flush=True)
+    extra = {"BENCH_START": str(state["booking_start"])}
+    row = Row(scenario.name, scenario.method, scenario.path, scenario.what, on.variant)
+    parse_wrk(wrk(opts, scenario, on.base_url, on.env, opts.warmup, extra), row)
+    state["booking_start"] = max(state["booking_start"], row.next_index or 0)
+
+
+def observe(
+    opts: Options,
+    env: dict[str, str],
+    seed: dict[str, Any],
+    workers: int,
+    threads: int,
+    settle: bool,
+) -> tuple[list[Row], dict[str, Any]]:
+    """Issue 9: two gunicorns on the rls set-up, logging and metrics on and off (only the
+    environment differs), warmed up on the webhook; what one request writes to the log;
+    then the webhook on both in alternating slices, as list and booking are compared."""
+    made = observability.servers(opts, env)
+    # After other scenarios, let the machine settle again (a wait just happened if not).
+    busy = cpu.wait_for_quiet(opts.quiet_wait if settle else 0)
+    started = time.monotonic()
+    print("  observability: signing events ...", file=sys.stderr, flush=True)
+    scenario = observability.scenario(seed, observability.sign_events(opts, seed))
+    state = {"booking_start": 0}  # the next line of each thread's events file
+    sliced = replace(opts, compare_seconds=opts.observability_seconds)  # its slices
+    try:
+        observability.make_metrics_dirs(made)
+        with server.serving(made, workers) as masters:
+            made = [
+                replace(on, master=masters[on.variant], capacity=workers * threads) for on in made
+            ]
+            for on in made:
+                warm_up_webhook(opts, scenario, on, state)
+            print("  observability: counting log lines ...", file=sys.stderr, flush=True)
+            logs = {on.variant: observability.log_per_request(on, seed) for on in made}
+            roles = server.client_roles()
+            if DB_APP not in roles:
+                raise BenchError(f"no connection as {DB_APP} after the warm-up (seen: {roles})")
+            workers_before = {on.variant: set(server.child_pids(on.master)) for on in made}
+            log_before = observability.log_size(made[0])
+            rows = measure_sliced(sliced, scenario, seed, made, state, observability.served)
+            for row, on in zip(rows, made, strict=True):
+                replaced = len(workers_before[on.variant] - set(server.child_pids(on.master)))
+                if replaced:
+                    note = f"{replaced} worker(s) recycled (max_requests) during the slices"
+                    row.note = f"{row.note}; {note}" if row.note else note
+    finally:
+        held = observability.remove_metrics_dirs(made)
+    wall = time.monotonic() - started
+    busy_after = cpu.busy_percent()
+    during = observability.log_during(made[0], log_before, rows[0].cpu_requests)
+    warnings = cpu.busy_warning(busy, "just before it") + cpu.busy_warning(
+        busy_after, "just after it"
+    )
+    extra = {
+        "db_connections_after_warmup": roles,
+        "cpu_busy_before_percent": busy,
+        "cpu_busy_after_percent": busy_after,
+        "log_during_slices": during,
+        "metrics_files": held,
+        "wall_s": round(wall, 1),
+        "warning": warnings,
+    }
+    return rows, observability.summary(opts, made, rows, logs, extra)
+
+
 def bench_in_process(opts: Options, env: dict[str, str]) -> None:
     """Only in-process scenarios (``--scenario breaker``): no database, no servers."""
     busy = cpu.wait_for_quiet(opts.quiet_wait)
@@ -220,23 +305,14 @@ def provider_simulator(opts: Options, servers: list[Server]) -> Iterator[tuple[l
         yield [replace(on, env=tools.server_env(on.env, sim)) for on in servers], sim
 
 
-def bench(opts: Options) -> None:
-    env = bench_env(opts)  # the rls variant's: migrate and seed as the app role would
-    if not set(opts.scenarios) - set(IN_PROCESS):
-        bench_in_process(opts, env)
-        return
-    servers = [server.server_for(opts, env, variant) for variant in opts.variants]
-    for on in servers:
-        if server.port_in_use(on.port):
-            raise BenchError(f"port {on.port} is already in use; pass --port")
-    print("preparing database (migrate as the owner) and data ...", file=sys.stderr, flush=True)
-    server.ensure_database()
-    server.migrate(env)
-    seed = server.seed(env)
-    voice = tools.prepare(env) if "tools" in opts.scenarios else None
-    config = server.gunicorn_config(env)
-    busy = cpu.wait_for_quiet(opts.quiet_wait)
-    report.print_header(opts, config, seed, servers, cpu.busy_warning(busy))
+def serve(
+    opts: Options,
+    seed: dict[str, Any],
+    servers: list[Server],
+    config: dict[str, Any],
+    voice: Any,
+) -> tuple[list[Row], dict[str, int], Any]:
+    """The rls and no rls servers: warm-up, the wrk scenarios, then the voice tools."""
     workers = int(config["workers"])
     tool_figures = None
     with (
@@ -252,14 +328,52 @@ def bench(opts: Options) -> None:
         rows = load(opts, seed, servers)
         if voice is not None:  # last: one client, one request at a time, rls server
             tool_figures = tools.measure(servers[0], voice, sim)
+    return rows, roles, tool_figures
+
+
+def bench(opts: Options) -> None:
+    env = bench_env(opts)  # the rls variant's: migrate and seed as the app role would
+    if not set(opts.scenarios) - set(IN_PROCESS):
+        bench_in_process(opts, env)
+        return
+    # observability alone needs only its own two servers, not these.
+    served = set(opts.scenarios) - {*IN_PROCESS, OBSERVABILITY}
+    servers = [server.server_for(opts, env, variant) for variant in opts.variants if served]
+    observed = observability.servers(opts, env) if OBSERVABILITY in opts.scenarios else []
+    for on in [*servers, *observed]:
+        if server.port_in_use(on.port):
+            raise BenchError(f"port {on.port} is already in use; pass --port")
+    print("preparing database (migrate as the owner) and data ...", file=sys.stderr, flush=True)
+    server.ensure_database()
+    server.migrate(env)
+    seed = server.seed(env)
+    voice = tools.prepare(env) if "tools" in opts.scenarios else None
+    config = server.gunicorn_config(env)
+    busy = cpu.wait_for_quiet(opts.quiet_wait)
+    extra = observability.header(opts, observed) if observed else []
+    report.print_header(opts, config, seed, servers, cpu.busy_warning(busy), extra)
+    rows: list[Row] = []
+    roles: dict[str, int] = {}
+    tool_figures = None
+    if servers:
+        rows, roles, tool_figures = serve(opts, seed, servers, config, voice)
     if "drain" in opts.scenarios:  # after the servers stop: the worker has the CPUs
         rows.append(webhook.drain(env, seed))
+    observed_figures = None
+    if observed:  # after the drain, which would otherwise process its events too
+        settle = bool(servers) or "drain" in opts.scenarios
+        observed_rows, observed_figures = observe(
+            opts, env, seed, int(config["workers"]), int(config["threads"]), settle
+        )
+        rows += observed_rows
     figures = breaker.measure(env) if "breaker" in opts.scenarios else None
     busy_after = cpu.busy_percent()
     comparison = report.compare(rows)
     if rows:
         report.print_table(rows)
     report.print_comparison(comparison, opts)
+    if observed_figures:
+        observability.print_section(observed_figures)
     if tool_figures:
         tools.print_table(tool_figures)
     if figures:
@@ -279,6 +393,7 @@ def bench(opts: Options) -> None:
         "db_connections_after_warmup": roles,
         "rows": rows,
         "comparison": comparison,
+        "observability": observed_figures,
         "tools": tool_figures,
         "breaker": figures,
     }

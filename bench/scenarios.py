@@ -156,7 +156,7 @@ def probe(
         after, before = scenario.env["BENCH_WINDOWS"].split(",", 1)[0].split("/")
         query = f"page_size={LIST_PAGE_SIZE}&start_after={after}&start_before={before}"
         return api_request(base_url, "GET", f"{scenario.path}?{query}", token)
-    if scenario.name == "webhook":
+    if scenario.name in ("webhook", "observability"):
         return webhook.probe(base_url, seed)
     if scenario.name == "booking":
         epoch, _, _ = scenario.env["BENCH_DAYS"].rsplit(",", 1)[-1].split("/")

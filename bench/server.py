@@ -218,6 +218,7 @@ class Server:
     env: dict[str, str]
     master: int = 0  # the gunicorn master's pid, once started
     capacity: int = 1  # requests it serves at once: workers x threads
+    scenario: str = ""  # a scenario's own server (observability): part of its log's name
 
     @property
     def base_url(self) -> str:
@@ -225,7 +226,9 @@ class Server:
 
     @property
     def log(self) -> str:
-        return f"gunicorn-{self.variant.replace(' ', '-')}"
+        """Its output's name in LOG_DIR (``<log>.log``): gunicorn-rls, gunicorn-observability-on."""
+        name = f"{self.scenario} {self.variant}" if self.scenario else self.variant
+        return f"gunicorn-{name.replace(' ', '-')}"
 
 
 def server_for(opts: Options, env: dict[str, str], variant: str) -> Server:

@@ -72,25 +72,35 @@ def signed(secret: str, body: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def write_events(seed: dict[str, Any], threads: int, per_thread: int = EVENTS_PER_THREAD) -> Path:
-    """``thread-<k>.txt`` for each wrk thread: "<signature>\\t<body>" lines, ids
-    ``evt_bench_<k>_<n>``, all signed now (Stripe accepts 300 s)."""
-    folder = LOG_DIR / "webhook-events"
+def write_events(
+    seed: dict[str, Any],
+    threads: int,
+    per_thread: int = EVENTS_PER_THREAD,
+    tag: str = "bench",
+    folder: Path = LOG_DIR / "webhook-events",
+) -> Path:
+    """``thread-<k>.txt`` in ``folder`` for each wrk thread: "<signature>\\t<body>"
+    lines, ids ``evt_<tag>_<k>_<n>``, all signed now (Stripe accepts 300 s). The body is
+    ``payload``'s, rendered once and the id put in each line (quick: the observability
+    scenario signs ~100,000)."""
     folder.mkdir(parents=True, exist_ok=True)
     secret, company = seed["webhook"]["secret"], seed["company"]["id"]
     now = int(time.time())
+    marker = "@@ID@@"
+    template = json.dumps(payload(company, f"evt_{marker}"), separators=(",", ":"))
     for thread in range(threads):
         lines = []
         for n in range(per_thread):
-            body = json.dumps(payload(company, f"evt_bench_{thread}_{n}"), separators=(",", ":"))
+            body = template.replace(marker, f"{tag}_{thread}_{n}")
             lines.append(f"{signed(secret, body, now)}\t{body}\n")
         (folder / f"thread-{thread}.txt").write_text("".join(lines))
     return folder
 
 
-def probe(base_url: str, seed: dict[str, Any]) -> tuple[int | None, str]:
-    """One signed event (``evt_bench_probe``): 202 when the inbox stores it."""
-    body = json.dumps(payload(seed["company"]["id"], "evt_bench_probe"))
+def send(base_url: str, seed: dict[str, Any], event_id: str) -> tuple[int | None, str]:
+    """One signed event with the id ``event_id``: 202 when the inbox stores it, 200 when
+    it already had it."""
+    body = json.dumps(payload(seed["company"]["id"], event_id))
     request = urllib.request.Request(  # noqa: S310 -- loopback
         f"{base_url}{seed['webhook']['path']}",
         data=body.encode(),
@@ -101,6 +111,11 @@ def probe(base_url: str, seed: dict[str, Any]) -> tuple[int | None, str]:
         },
     )
     return fetch(request)
+
+
+def probe(base_url: str, seed: dict[str, Any]) -> tuple[int | None, str]:
+    """One signed event (``evt_bench_probe``): 202 when the inbox stores it."""
+    return send(base_url, seed, "evt_bench_probe")
 
 
 # --- drain ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from bookings.models import (
     WorkingHours,
 )
 from tenants.admin_base import ReadOnlyTenantAdmin, TenantAdmin, TenantAdminForm, TenantInline
-from tenants.context import current_scope
+from tenants.context import current_scope, tenant_context
 from tenants.models import Company
 from tenants.phones import InvalidPhone, normalize_phone
 
@@ -97,6 +97,29 @@ class CustomerAdmin(TenantAdmin):
     form = CustomerForm
     list_display = ["name", "phone", "email", "created_at"]
     search_fields = ["name", "phone", "email"]
+    actions = ["forget_selected"]
+
+    @admin.action(
+        description="Forget selected customers (erase personal data, keep appointments)",
+        permissions=["delete"],  # owners and managers, not staff
+    )
+    def forget_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        from bookings.privacy import NothingToForget, forget_customer
+
+        actor = services.Actor.user(request.user)
+        forgotten = 0
+        for customer in queryset:
+            try:
+                with tenant_context(customer.company_id):
+                    forget_customer(customer, actor=actor)
+                forgotten += 1
+            except NothingToForget as exc:
+                messages.warning(request, f"Customer {customer.pk}: {exc}")
+        messages.success(
+            request,
+            f"{forgotten} customer(s) forgotten: name, phone, e-mail, notes and call "
+            "transcripts erased; their appointments stay, anonymised.",
+        )
 
 
 class HistoryInline(admin.TabularInline):

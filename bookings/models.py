@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Branch, TenantModel
@@ -195,7 +196,8 @@ class TimeOff(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.staff}: {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M}"
+        start, end = timezone.localtime(self.start), timezone.localtime(self.end)
+        return f"{self.staff}: {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M %Z}"
 
     def clean(self) -> None:
         if self.start and self.end and self.start >= self.end:
@@ -234,6 +236,9 @@ class Customer(TenantModel):
     email = models.EmailField(blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by forget_customer (bookings.privacy): name, phone, e-mail and notes erased; the
+    # row stays so the appointments keep pointing at someone, anonymised.
+    forgotten_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(TenantModel.Meta):
         ordering = ["name"]
@@ -352,7 +357,9 @@ class Appointment(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.service} for {self.customer} at {self.start:%Y-%m-%d %H:%M}"
+        # In the current time zone: the admin shows the company's (tenants.middleware).
+        start = timezone.localtime(self.start)
+        return f"{self.service} for {self.customer} at {start:%Y-%m-%d %H:%M %Z}"
 
     @property
     def is_active(self) -> bool:

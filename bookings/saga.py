@@ -27,13 +27,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 
 from bookings import notifications, services
-from bookings.errors import SlotTaken
+from bookings.errors import BookingError, SlotTaken
 from bookings.models import (
     ACTIVE_STATUSES,
     Appointment,
+    AppointmentSource,
     AppointmentStatus,
     CalendarSync,
     Customer,
@@ -46,8 +47,9 @@ from integrations.clients.calcom import Attendee, CalcomClient
 from integrations.clients.stripe import StripeClient
 from integrations.credentials import Credentials, credentials_for
 from integrations.deadline import Deadline
-from integrations.errors import IntegrationError
+from integrations.errors import IntegrationError, ProviderUnavailable
 from integrations.models import OutboxJob
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,32 @@ def metadata_of(appointment: Appointment) -> dict[str, str]:
     }
 
 
-def book(
+# askpro_bookings_total's source label, by the appointment's source.
+METRIC_SOURCES: dict[str, str] = {
+    AppointmentSource.PHONE: "voice",
+    AppointmentSource.WEB: "api",
+    AppointmentSource.ADMIN: "admin",
+    AppointmentSource.CALENDAR: "calendar",
+}
+
+
+def book(*, source: str, **kwargs: Any) -> Appointment:
+    """Book (see :func:`_book`) and count the outcome in ``askpro_bookings_total``."""
+    label = METRIC_SOURCES.get(source, "api")
+    try:
+        appointment = _book(source=source, **kwargs)
+    except SlotTaken:
+        metrics.bookings.labels(label, "slot_taken").inc()
+        raise
+    except BookingError:
+        metrics.bookings.labels(label, "rejected").inc()
+        raise
+    outcome = "booked" if appointment.status == AppointmentStatus.CONFIRMED else "pending"
+    metrics.bookings.labels(label, outcome).inc()
+    return appointment
+
+
+def _book(
     *,
     service: Service,
     staff: StaffMember,
@@ -186,8 +213,29 @@ def sync_to_calendar(
     return confirmed
 
 
+CONFIRM_ATTEMPTS = 3
+
+
 def confirm(appointment: Appointment, uid: str) -> Appointment | None:
-    """Mark the appointment as in the calendar; None when it no longer holds its slot."""
+    """Mark the appointment as in the calendar; None when it no longer holds its slot.
+
+    The update re-checks the exclusion constraint, so a booking racing for an overlapping
+    time can deadlock with it (40P01) and PostgreSQL may abort ours: that transaction is
+    rolled back whole and tried again (the racer's insert fails; ours holds the slot)."""
+    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
+        try:
+            return _confirm_once(appointment, uid)
+        except OperationalError as exc:
+            deadlock = services.sqlstate(exc) == services.DEADLOCK_DETECTED
+            if not deadlock or attempt == CONFIRM_ATTEMPTS:
+                raise
+            logger.info(
+                "appointment %s: confirm deadlocked with a racing booking; again", appointment.pk
+            )
+    return None  # not reached
+
+
+def _confirm_once(appointment: Appointment, uid: str) -> Appointment | None:
     with transaction.atomic():
         current = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if current.status not in ACTIVE_STATUSES:
@@ -217,7 +265,8 @@ def request_deposit(appointment: Appointment, *, deadline: Deadline | None = Non
     try:
         _create_checkout(appointment, creds, deadline or Deadline.after(CALENDAR_DEADLINE_SECONDS))
     except IntegrationError as exc:
-        if exc.permanent:
+        # An open breaker isn't a refusal (nothing was sent): later, as for the calendar.
+        if exc.permanent and not isinstance(exc, ProviderUnavailable):
             logger.error("appointment %s: deposit checkout refused: %s", appointment.pk, exc)
             return
         with transaction.atomic():
@@ -245,8 +294,8 @@ def deposit_link(appointment: Appointment) -> str:
     try:
         return _create_checkout(appointment, creds, Deadline.after(JOB_DEADLINE_SECONDS))
     except IntegrationError as exc:
-        if exc.retryable:
-            raise
+        if exc.retryable or isinstance(exc, ProviderUnavailable):
+            raise  # the message waits (its job retries) rather than going out without a link
         logger.error("appointment %s: deposit checkout refused: %s", appointment.pk, exc)
         return ""
 

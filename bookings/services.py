@@ -44,6 +44,8 @@ from tenants.phones import normalize_phone
 
 EXCLUSION_VIOLATION = "23P01"
 LOCK_NOT_AVAILABLE = "55P03"
+# Two racing bookings can each wait on the other's exclusion check; PostgreSQL aborts one.
+DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _sqlstate(exc: Exception) -> str | None:
+def sqlstate(exc: Exception) -> str | None:
     return getattr(exc.__cause__, "sqlstate", None)
 
 
@@ -105,7 +107,7 @@ def _conflicts_as_slot_taken() -> Iterator[None]:
     try:
         yield
     except (IntegrityError, OperationalError) as exc:
-        if _sqlstate(exc) in (EXCLUSION_VIOLATION, LOCK_NOT_AVAILABLE):
+        if sqlstate(exc) in (EXCLUSION_VIOLATION, LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
             raise SlotTaken("This time was just taken.") from None
         raise
 
@@ -232,8 +234,11 @@ def book_appointment(
 
 
 def _locked(appointment: Appointment) -> Appointment:
+    # Only the appointment's row: select_related would lock the staff member's (and the
+    # service's, the branch's) FOR UPDATE too, and a booking of that staff member, whose
+    # deferred foreign keys take FOR KEY SHARE on it at COMMIT, would deadlock with us.
     return (
-        Appointment.objects.select_for_update()
+        Appointment.objects.select_for_update(of=("self",))
         .select_related("service", "staff__branch")
         .get(pk=appointment.pk)
     )

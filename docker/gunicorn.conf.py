@@ -8,7 +8,16 @@ start-up with a message naming the variable. Serve with
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
+
+# Metrics: every worker writes its samples to files in one directory and a scrape of any
+# worker sums them. It must be set before prometheus_client is imported (preload below),
+# be this server's own, and start empty: a dead worker's old counters would count twice.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="askpro-metrics-")
 
 
 def _cores() -> int:
@@ -66,6 +75,20 @@ loglevel = _choice("GUNICORN_LOG_LEVEL", "info", ("debug", "info", "warning", "e
 # The heartbeat file lives in memory when possible (slow disks stall workers in Docker).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before the app is loaded: empty the metrics directory."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a gone worker's live gauges (its counters stay, and keep counting in sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def when_ready(server: Any) -> None:

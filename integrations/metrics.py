@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
+# askpro_breaker_state is read from the shared store at scrape time (monitoring.metrics),
+# so every process reports the same value; these counters are per process and summed.
 STATE_VALUES = {"closed": 0, "forced_closed": 0, "half_open": 1, "open": 2, "forced_open": 2}
 
-breaker_state = Gauge(
-    "askpro_breaker_state",
-    "Circuit breaker state as last seen by this process: 0 closed, 1 half-open, 2 open.",
-    ["breaker"],
-    multiprocess_mode="mostrecent",
-)
 breaker_transitions = Counter(
     "askpro_breaker_transitions_total",
     "Circuit breaker state changes made by this process.",

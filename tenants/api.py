@@ -6,13 +6,15 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.http import HttpRequest
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.views import APIView
 
+from askpro.api_errors import ErrorResponsesSchema
 from tenants.resolution import (
     COMPANY_HEADER,
     CompanyAmbiguous,
@@ -20,12 +22,28 @@ from tenants.resolution import (
     resolve_company,
 )
 
+COMPANY_PARAMETER = OpenApiParameter(
+    "X-Company",
+    str,
+    OpenApiParameter.HEADER,
+    description="Slug of the company to act for; needed only by users of several companies. "
+    "A company you don't belong to is a 404.",
+)
+
+
+class TenantScopedSchema(ErrorResponsesSchema):
+    """Every tenant-scoped operation takes ``X-Company`` and answers the common errors."""
+
+    def get_override_parameters(self) -> list[Any]:
+        return [*super().get_override_parameters(), COMPANY_PARAMETER]
+
 
 class TenantScopedMixin:
     """Resolve the acting company right after authentication, before permissions and
     throttles run, and keep it bound until the response is finalized."""
 
     _tenant_stack: ExitStack
+    schema: ViewInspector | None = TenantScopedSchema()
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self._tenant_stack = ExitStack()

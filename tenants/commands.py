@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.context import TenantNotSet, tenant_context
 from tenants.models import Company
+from tenants.phones import InvalidPhone, normalize_phone
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -18,6 +19,22 @@ def add_company_argument(parser: CommandParser, required: bool = True) -> None:
     parser.add_argument(
         "--company", metavar="SLUG", required=required, help="slug of the company to act for"
     )
+
+
+def add_phone_argument(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--phone",
+        required=True,
+        help="the number in any notation the company's country reads (E.164 is safest)",
+    )
+
+
+def phone_option(options: dict[str, Any], company: Company) -> str:
+    """``--phone`` in E.164 for ``company``'s country, or a ``CommandError`` saying why."""
+    try:
+        return normalize_phone(str(options["phone"]), company.country)
+    except InvalidPhone as exc:
+        raise CommandError(f"--phone: {exc}") from None
 
 
 def for_company(handle: _F) -> _F:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ContextDecorator, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 if TYPE_CHECKING:
     from tenants.models import Company
@@ -45,6 +47,25 @@ _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 )
 
 
+def _set(scope: Scope | None) -> tuple[contextvars.Token[Scope | None], Mapping[str, Any]]:
+    """Bind ``scope``, and its company id on every log line of the unit of work."""
+    log_tokens = structlog.contextvars.bind_contextvars(
+        company_id=scope.company_id if scope is not None else None
+    )
+    return _scope.set(scope), log_tokens
+
+
+def label_logs(company_id: int | None) -> None:
+    """Name the company on every later log line of this request or task -- the access
+    line included, which is written after the view's tenant binding has ended."""
+    structlog.contextvars.bind_contextvars(company_id=company_id)
+
+
+def _reset(token: contextvars.Token[Scope | None], log_tokens: Mapping[str, Any]) -> None:
+    _scope.reset(token)
+    structlog.contextvars.reset_contextvars(**log_tokens)
+
+
 def _company_id_of(company_or_id: Company | int) -> int:
     company_id = getattr(company_or_id, "pk", company_or_id)
     if isinstance(company_id, bool) or not isinstance(company_id, int):
@@ -62,6 +83,7 @@ class _ScopeBinding(ContextDecorator):
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._token: contextvars.Token[Scope | None] | None = None
+        self._log_tokens: Mapping[str, Any] = {}
 
     def _recreate_cm(self) -> _ScopeBinding:
         return _ScopeBinding(self.scope)
@@ -71,12 +93,12 @@ class _ScopeBinding(ContextDecorator):
             raise RuntimeError("a tenant binding can't be entered twice; make a new one")
         if self.scope.is_bypass:
             logger.info("tenant bypass opened: %s", self.scope.reason)
-        self._token = _scope.set(self.scope)
+        self._token, self._log_tokens = _set(self.scope)
         return self.scope
 
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
-        _scope.reset(self._token)
+        _reset(self._token, self._log_tokens)
         self._token = None
 
 
@@ -118,11 +140,11 @@ def current_company_id() -> int:
 @contextmanager
 def no_tenant() -> Iterator[None]:
     """Unbind any scope for a block: the state a fresh request or task starts in."""
-    token = _scope.set(None)
+    tokens = _set(None)
     try:
         yield
     finally:
-        _scope.reset(token)
+        _reset(*tokens)
 
 
 def copy_scope(fn: Any) -> Any:
@@ -130,10 +152,10 @@ def copy_scope(fn: Any) -> Any:
     scope = _scope.get()
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        token = _scope.set(scope)
+        tokens = _set(scope)
         try:
             return fn(*args, **kwargs)
         finally:
-            _scope.reset(token)
+            _reset(*tokens)
 
     return run

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenants.context import _ScopeBinding, all_tenants, tenant_context
+from tenants.context import _ScopeBinding, all_tenants, label_logs, tenant_context
 from tenants.models import Company, Membership, Role
 
 COMPANY_HEADER = "HTTP_X_COMPANY"
@@ -30,6 +30,7 @@ class Acting:
     def binding(self) -> _ScopeBinding:
         if self.company is None:
             return all_tenants("superuser request")
+        label_logs(self.company.pk)
         return tenant_context(self.company)
 
 

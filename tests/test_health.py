@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+from unittest import mock
+
 import pytest
 from django.test import Client, override_settings
 
@@ -18,8 +21,17 @@ def test_live_answers_without_the_database() -> None:
 @pytest.mark.django_db
 def test_the_report_lists_each_component() -> None:
     body = Client().get("/health").json()
-    assert set(body["components"]) == {"database", "redis", "broker", "breakers"}
+    assert set(body["components"]) == {
+        "database",
+        "redis",
+        "broker",
+        "workers",
+        "breakers",
+        "inbox",
+        "migrations",
+    }
     assert body["status"] in {"healthy", "degraded"}
+    assert body["components"]["migrations"] == {"status": "ok", "detail": "all applied"}
 
 
 @pytest.mark.django_db
@@ -87,3 +99,77 @@ def test_the_database_is_ok_only_for_a_role_that_rls_binds() -> None:
 
     with mock.patch.object(health, "_bypasses_rls", return_value=True):
         assert "bypasses row-level security" in health.check_database().detail
+
+
+@pytest.mark.django_db
+@override_settings(CELERY_TASK_ALWAYS_EAGER=False)
+def test_workers_count_when_their_heartbeat_is_recent() -> None:
+    import redis as redis_lib
+    from django.conf import settings
+
+    from monitoring import health, workers
+
+    if not settings.REDIS_URL:
+        pytest.fail("this test needs Redis")
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.delete(workers.KEY)
+    silent = health.check_workers()
+    assert (silent.status, silent.detail) == ("down", "no worker seen in 60 s")
+    client.hset(workers.KEY, "celery@gone", "1000.0")  # a worker that stopped long ago
+    assert health.check_workers().status == "down"
+    workers.beat("celery@alive")
+    assert health.check_workers().as_dict() == {"status": "ok", "detail": "1 worker(s) seen"}
+    client.delete(workers.KEY)
+
+
+@pytest.mark.django_db
+def test_no_workers_is_degraded_not_unhealthy() -> None:
+    from monitoring import health
+
+    with mock.patch.object(health, "check_workers", return_value=health.Component("down")):
+        body = Client().get("/health")
+    assert body.status_code == 200
+    assert body.json()["status"] == "degraded"
+
+
+def test_an_inbox_falling_behind_makes_the_report_degraded(world: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring import health
+    from tenants.context import all_tenants, tenant_context
+    from webhooks.models import WebhookEvent
+
+    with all_tenants("test: an empty backlog"):
+        WebhookEvent.objects.update(status="processed")
+    with tenant_context(world.a):
+        event = WebhookEvent.objects.first()
+        assert event is not None
+    assert health.check_inbox().as_dict() == {"status": "ok", "detail": "nothing waiting"}
+    with tenant_context(world.a):
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            status="failed", received_at=timezone.now() - timedelta(minutes=12)
+        )
+    inbox = health.check_inbox()
+    assert inbox.status == "degraded"
+    assert inbox.detail == "oldest unprocessed event 720 s old"
+
+
+@pytest.mark.django_db
+def test_unapplied_migrations_make_the_report_degraded() -> None:
+    from types import SimpleNamespace
+
+    from monitoring import health
+
+    fake_plan = [(SimpleNamespace(app_label="bookings", name="0099_future"), False)]
+    health._migrations = None
+    with mock.patch(
+        "django.db.migrations.executor.MigrationExecutor.migration_plan", return_value=fake_plan
+    ):
+        component = health.check_migrations()
+    health._migrations = None
+    assert component.as_dict() == {
+        "status": "degraded",
+        "detail": "1 unapplied: bookings.0099_future",
+    }

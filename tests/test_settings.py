@@ -72,3 +72,25 @@ def test_well_formed_values_are_accepted() -> None:
         OTEL_ENABLED="false",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_under_production_settings() -> None:
+    from cryptography.fernet import Fernet
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={
+            **BASE_ENV,
+            "DEBUG": "false",
+            "SECRET_KEY": "k7#Qw9!zR2@vL5$xN8^mP3&bT6*hJ1(dF4)gS0-cY9+eU2=aW7_oI5|nE8~rK3",
+            "ALLOWED_HOSTS": "askpro.example.com",
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "PUBLIC_BASE_URL": "https://askpro.example.com",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -169,6 +169,59 @@ def test_the_sweeper_queues_due_stuck_and_orphaned_events(world: World, test_han
     assert reload(theirs).status == "processed"
 
 
+def stuck_events(world: World, count: int) -> list[WebhookEvent]:
+    with tenant_context(world.a):
+        WebhookEvent.objects.all().delete()
+        endpoint = WebhookEndpoint.objects.get(provider="stripe")
+        return [
+            WebhookEventFactory(
+                endpoint=endpoint,
+                event_type="test.event",
+                received_at=timezone.now() - timedelta(minutes=5),
+            )
+            for _ in range(count)
+        ]
+
+
+def test_the_sweeper_queues_batches_per_company_and_holds_requeued_events_back(
+    world: World, test_handler: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = stuck_events(world, tasks.PROCESS_BATCH + 3)
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks.process_webhook_batch, "delay", lambda **kw: queued.append(kw))
+    assert tasks.sweep_webhooks() == len(events)
+    assert [len(batch["event_ids"]) for batch in queued] == [tasks.PROCESS_BATCH, 3]
+    assert {batch["company_id"] for batch in queued} == {world.a.pk}
+    assert sorted(i for batch in queued for i in batch["event_ids"]) == sorted(e.pk for e in events)
+    # Queued again but not yet picked up: not queued a second time until STUCK_AFTER.
+    assert tasks.sweep_webhooks() == 0
+    with all_tenants("test: let the hold-back pass"):
+        WebhookEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.sweep_webhooks() == len(events)
+
+
+def test_a_batch_claims_only_what_is_claimable_and_processes_each_once(
+    world: World, test_handler: Any
+) -> None:
+    events = stuck_events(world, 4)
+    with tenant_context(world.a):
+        WebhookEvent.objects.filter(pk=events[0].pk).update(status="processed")
+        WebhookEvent.objects.filter(pk=events[1].pk).update(
+            status="processing", lease_until=timezone.now() + timedelta(minutes=1)
+        )
+        outcome = processing.process_many([e.pk for e in events])
+        again = processing.process_many([e.pk for e in events])
+    assert outcome == {"processed": 2}
+    assert again == {}
+    assert len(calls) == 2
+    assert [reload(e).status for e in events] == [
+        "processed",
+        "processing",
+        "processed",
+        "processed",
+    ]
+
+
 def test_a_dead_event_is_replayed_by_the_command(event: Any, test_handler: Any) -> None:
     test_handler.update(fail=1, permanent=True)
     run(event)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from askpro.crypto import decrypt
+from tenants.context import label_logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ def resolve_endpoint(endpoint_id: uuid.UUID, provider: str) -> ResolvedEndpoint 
     company_id, row_provider, secret, active = row
     if not active or row_provider != provider:
         return None
+    label_logs(company_id)  # the endpoint names the tenant of this request
     return ResolvedEndpoint(
         id=endpoint_id, company_id=company_id, provider=provider, secret=decrypt(secret)
     )

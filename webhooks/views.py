@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from askpro.api_errors import error_body
+from monitoring import metrics
 from webhooks import inbox, throttle
 from webhooks.dedup import NotAnEvent, event_identity
 from webhooks.endpoints import resolve_endpoint
@@ -38,9 +39,20 @@ def _client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
+# askpro_webhook_events_total's outcome at the door, by the answer's status.
+_OUTCOMES = {202: "accepted", 200: "duplicate"}
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, provider: str, endpoint_id: uuid.UUID) -> JsonResponse:
+    response = _receive(request, provider, endpoint_id)
+    outcome = _OUTCOMES.get(response.status_code, "rejected")
+    metrics.webhook_events.labels(provider, outcome).inc()
+    return response
+
+
+def _receive(request: HttpRequest, provider: str, endpoint_id: uuid.UUID) -> JsonResponse:
     try:
         endpoint = resolve_endpoint(endpoint_id, provider)
     except DatabaseError:

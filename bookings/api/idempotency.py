@@ -16,11 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from askpro.api_errors import APIError
+from askpro.api_errors import APIError, error_response
 from bookings.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -29,6 +30,22 @@ ABANDONED_AFTER = timedelta(minutes=2)  # longer than any request may run
 KEPT_FOR = timedelta(hours=24)
 
 Handler = Callable[..., Response]
+
+# For ``@extend_schema`` on every ``@idempotent`` action.
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    HEADER,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    OpenApiParameter.HEADER,
+    description="Any unique key: a retry with the same key and body gets the first answer.",
+)
+IDEMPOTENCY_RESPONSES = {
+    409: error_response(
+        "request_in_progress: the first request with this Idempotency-Key is still running."
+    ),
+    422: error_response(
+        "idempotency_mismatch: this Idempotency-Key was used with a different request."
+    ),
+}
 
 
 def _fingerprint(request: Request) -> str:

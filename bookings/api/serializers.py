@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.api.fields import AwareDateTimeField, BoundedDateField
@@ -89,6 +90,22 @@ class NewCustomerSerializer(serializers.Serializer[dict[str, Any]]):
     email = serializers.EmailField(required=False, allow_blank=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "description": "An existing customer's id."},
+            {
+                "type": "object",
+                "required": ["name", "phone"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string", "format": "email"},
+                },
+            },
+        ]
+    }
+)
 class CustomerRefField(serializers.Field[Customer, Any, Any, Any]):
     """Either an existing customer's id or ``{name, phone[, email]}`` for a new or known one."""
 

@@ -10,20 +10,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import SearchFilter
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from askpro.api_errors import APIError
+from askpro.api_errors import APIError, error_response
 from askpro.api_throttles import CompanyRateThrottle, UserRateThrottle
 from bookings import saga, services
-from bookings.api.idempotency import idempotent
+from bookings.api.fields import UtcIsoDateTimeField
+from bookings.api.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_RESPONSES,
+    idempotent,
+)
 from bookings.api.permissions import ChangePermission, RolePermissions
 from bookings.api.serializers import (
     AppointmentSerializer,
@@ -37,7 +45,7 @@ from bookings.api.serializers import (
     StaffSerializer,
 )
 from bookings.availability import find_slots
-from bookings.errors import BookingError
+from bookings.errors import BookingError, SlotTaken
 from bookings.models import (
     Appointment,
     AppointmentSource,
@@ -47,8 +55,9 @@ from bookings.models import (
     StaffMember,
 )
 from integrations.calendar.busy import CalendarBusy
+from monitoring import metrics
 from tenants.api import TenantScopedMixin
-from tenants.phones import InvalidPhone
+from tenants.phones import InvalidPhone, normalize_phone
 
 
 def as_api_error(exc: BookingError) -> APIError:
@@ -60,11 +69,21 @@ def as_api_error(exc: BookingError) -> APIError:
     )
 
 
+SLOT_TAKEN = error_response(
+    "slot_taken: the time is no longer free; or request_in_progress: the first request "
+    "with this Idempotency-Key is still running."
+)
+
+
 class BookingAPIView(TenantScopedMixin):
     permission_classes: Sequence[Any] = [RolePermissions]
     throttle_classes: Sequence[type[BaseThrottle]] = [UserRateThrottle, CompanyRateThrottle]
+    # JSON bodies only: a booking's customer is a nested object, which form encodings
+    # can't carry; anything else is a 415.
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser]
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(filters.TypedChoiceFilter):
     """``true`` or ``false``; anything else is a 400, not silently ignored."""
 
@@ -121,14 +140,22 @@ class CustomerViewSet(
     filter_backends = [SearchFilter]
     search_fields = ["name", "phone", "email"]
 
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: CustomerSerializer, **IDEMPOTENCY_RESPONSES},
+    )
     @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
 
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class AppointmentFilter(filters.FilterSet):
-    start_after = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    start_before = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    start_after = UtcIsoDateTimeFilter(field_name="start", lookup_expr="gte")
+    start_before = UtcIsoDateTimeFilter(field_name="start", lookup_expr="lt")
     date_from = filters.DateFilter(field_name="start", lookup_expr="date__gte")
     date_to = filters.DateFilter(field_name="start", lookup_expr="date__lte")
     status = filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
@@ -152,7 +179,11 @@ class AppointmentViewSet(
     def _actor(self) -> services.Actor:
         return services.Actor.user(self.request.user)
 
-    @extend_schema(request=BookingRequestSerializer, responses={201: AppointmentSerializer})
+    @extend_schema(
+        request=BookingRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: AppointmentSerializer, **IDEMPOTENCY_RESPONSES, 409: SLOT_TAKEN},
+    )
     @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         region = request.company.country  # type: ignore[attr-defined]
@@ -164,9 +195,7 @@ class AppointmentViewSet(
         try:
             customer = data["customer"]
             if isinstance(customer, dict):
-                customer = services.find_or_create_customer(
-                    customer["name"], customer["phone"], region
-                )
+                customer = self._caller(data, customer["name"], customer["phone"], region)
             appointment = saga.book(
                 service=data["service"],
                 staff=data["staff"],
@@ -184,7 +213,11 @@ class AppointmentViewSet(
             ) from None
         return Response(self._present(appointment), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CancelRequestSerializer, responses=AppointmentSerializer)
+    @extend_schema(
+        request=CancelRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: AppointmentSerializer, **IDEMPOTENCY_RESPONSES},
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request: Request, pk: str | None = None) -> Response:
@@ -199,7 +232,11 @@ class AppointmentViewSet(
             raise as_api_error(exc) from None
         return Response(self._present(appointment))
 
-    @extend_schema(request=RescheduleRequestSerializer, responses=AppointmentSerializer)
+    @extend_schema(
+        request=RescheduleRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: AppointmentSerializer, **IDEMPOTENCY_RESPONSES, 409: SLOT_TAKEN},
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def reschedule(self, request: Request, pk: str | None = None) -> Response:
@@ -216,6 +253,22 @@ class AppointmentViewSet(
         except BookingError as exc:
             raise as_api_error(exc) from None
         return Response(self._present(appointment))
+
+    def _caller(self, data: dict[str, Any], name: str, phone: str, region: str) -> Customer:
+        """The customer with this phone; a new one only once the slot is known to be
+        bookable, so that a refused booking leaves no customer behind (bad input changes
+        nothing). The booking checks the slot again, under its lock."""
+        known = Customer.objects.filter(phone=normalize_phone(phone, region)).first()
+        if known is not None:
+            return known
+        try:
+            services.check_slot(data["service"], data["staff"], data["start"], now=timezone.now())
+        except BookingError as exc:
+            # Counted as saga.book counts the refusals it makes itself.
+            outcome = "slot_taken" if isinstance(exc, SlotTaken) else "rejected"
+            metrics.bookings.labels(saga.METRIC_SOURCES[AppointmentSource.WEB], outcome).inc()
+            raise
+        return services.find_or_create_customer(name, phone, region)
 
     def _present(self, appointment: Appointment) -> dict[str, Any]:
         return dict(AppointmentSerializer(appointment).data)

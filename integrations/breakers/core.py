@@ -123,9 +123,7 @@ class Breaker:
         return state
 
     def snapshot(self) -> Snapshot:
-        snap = _stores.run(self.name, lambda s: s.snapshot(self.name, self.policy))
-        metrics.breaker_state.labels(self.name).set(metrics.STATE_VALUES[snap.effective])
-        return snap
+        return _stores.run(self.name, lambda s: s.snapshot(self.name, self.policy))
 
     def _observe(
         self,
@@ -135,7 +133,6 @@ class Breaker:
         *,
         manual: bool = False,
     ) -> None:
-        metrics.breaker_state.labels(self.name).set(metrics.STATE_VALUES.get(state, 0))
         if not came_from:
             return
         metrics.breaker_transitions.labels(self.name, came_from, state).inc()

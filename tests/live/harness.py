@@ -129,6 +129,7 @@ class LiveStack:
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO"))},
             "DJANGO_SETTINGS_MODULE": "askpro.settings",
             "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback, no TLS proxy
             "SECRET_KEY": settings.SECRET_KEY,  # the derived field key must match ours
             "DATABASE_URL": self.database_url or f"postgres://askpro_app@127.0.0.1:5432/{database}",
             "MIGRATION_DATABASE_URL": f"postgres://askpro_owner@127.0.0.1:5432/{database}",

@@ -14,6 +14,7 @@ from django.db import IntegrityError
 
 from bookings import services
 from bookings.models import Appointment, AppointmentSource, AppointmentStatus, Service, StaffMember
+from monitoring import metrics
 from tenants.models import Company
 from tenants.phones import InvalidPhone
 from webhooks.handlers import PermanentFailure, handles
@@ -77,7 +78,9 @@ def _create(event: WebhookEvent, booking: dict[str, Any], uid: str) -> None:
             status=AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.CONFIRMED,
         )
     except IntegrityError as exc:
+        metrics.bookings.labels("calendar", "slot_taken").inc()
         raise PermanentFailure(f"the calendar booking clashes here: {exc}") from None
+    metrics.bookings.labels("calendar", "booked").inc()
 
 
 def _link_our_own(booking: dict[str, Any], uid: str) -> bool:

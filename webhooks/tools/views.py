@@ -21,6 +21,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from monitoring import metrics
 from tenants.context import tenant_context
 from tenants.models import Company
 from webhooks.tools import speech
@@ -101,7 +102,9 @@ def run_tool(name: str, payload: Mapping[str, Any] | None, progress: _Progress) 
 
 def _internal(progress: _Progress, name: str) -> Answer:
     incident = uuid.uuid4().hex[:12]
-    logger.exception("voice tool %s failed (incident %s)", name, incident)
+    logger.exception(
+        "voice tool %s failed (incident %s)", name, incident, extra={"error_id": incident}
+    )
     return {
         "status": "error",
         "code": "internal",
@@ -114,24 +117,36 @@ def _internal(progress: _Progress, name: str) -> Answer:
 @require_POST
 def function(request: HttpRequest, endpoint_id: uuid.UUID, name: str) -> JsonResponse:
     began = time.perf_counter()
+    tool = name if name in TOOLS else "other"  # a label from a closed set, not the URL
     progress = _Progress()
     try:
         signed = read_signed(request, endpoint_id)
     except Refused as refused:
+        metrics.tool_calls.labels(tool, "unauthorized").inc()
         return refused.response
     except DatabaseError:
-        return _answer(_internal(progress, name))
-    progress.company_id = signed.endpoint.company_id
-    try:
-        with tenant_context(signed.endpoint.company_id):
-            answer = run_tool(name, signed.payload, progress)
-    except Exception:  # the one boundary: the agent always gets an answer
         answer = _internal(progress, name)
+    else:
+        progress.company_id = signed.endpoint.company_id
+        try:
+            with tenant_context(signed.endpoint.company_id):
+                answer = run_tool(name, signed.payload, progress)
+        except Exception:  # the one boundary: the agent always gets an answer
+            answer = _internal(progress, name)
+    seconds = time.perf_counter() - began
+    metrics.tool_call_seconds.labels(tool).observe(seconds)
+    metrics.tool_calls.labels(tool, _outcome(answer)).inc()
     logger.info(
         "voice tool %s: %s%s in %.1f ms",
         name,
         answer.get("status"),
         f" ({answer['code']})" if "code" in answer else "",
-        (time.perf_counter() - began) * 1000,
+        seconds * 1000,
     )
     return _answer(answer)
+
+
+def _outcome(answer: Answer) -> str:
+    if answer.get("status") != "error":
+        return "ok"
+    return "error" if answer.get("code") == "internal" else "refused"
