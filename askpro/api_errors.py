@@ -2,6 +2,8 @@
 
 Codes are part of the contract (DESIGN.md, HTTP surface). Unexpected exceptions are
 logged with an id that the response carries; the response never carries a traceback.
+A database that can't be reached is not a bug of ours: 503 ``unavailable`` with
+``Retry-After``, logged once as a warning.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
+import psycopg
 import sentry_sdk
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -75,6 +79,55 @@ def _message_and_fields(exc: exceptions.APIException) -> tuple[str, Any]:
     return str(exc.detail), None
 
 
+# --- the database out of reach ---------------------------------------------------------
+
+# Seconds a client should wait when the database is out of reach; the webhooks' 503
+# (webhooks/views.py) asks providers for the same.
+UNAVAILABLE_RETRY_AFTER = 30
+# Besides class 08 (connection exceptions): admin shutdown, crash shutdown, cannot
+# connect now (starting up or in recovery).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unreachable(exc: BaseException | None) -> TypeGuard[BaseException]:
+    """Whether ``exc`` says the database can't be reached (the connection failed or was
+    dropped), as opposed to a statement it refused (timeouts, deadlocks, constraints)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return False
+    # libpq's own failures (refused, reset, timed out) carry no SQLSTATE at all.
+    state = cause.sqlstate
+    return state is None or state.startswith("08") or state in _UNAVAILABLE_SQLSTATES
+
+
+def unavailable_body(exc: BaseException) -> dict[str, Any]:
+    """Log the outage once, as a warning (the class and SQLSTATE, never the message,
+    which names hosts and roles), and return the ``unavailable`` body."""
+    cause = exc.__cause__
+    logger.warning(
+        "database unreachable; answering 503",
+        extra={
+            "error": type(cause or exc).__name__,
+            "sqlstate": getattr(cause, "sqlstate", None),
+        },
+    )
+    return error_body("unavailable", "The service is briefly unavailable. Try again later.")
+
+
+_Response = TypeVar("_Response", bound=HttpResponse)
+
+
+def _logged(response: _Response) -> _Response:
+    """Tell django.request that the answer has been logged (as the warning above):
+    otherwise it logs every 5xx again, as an error."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: map everything, including the unexpected, to the contract."""
     if isinstance(exc, Http404):
@@ -84,6 +137,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     if not isinstance(exc, exceptions.APIException):
         set_rollback()
+        if database_unreachable(exc):
+            response = Response(
+                unavailable_body(exc),
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+            )
+            return _logged(response)
         return Response(internal_error_body(exc), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     message, fields = _message_and_fields(exc)
@@ -121,8 +181,21 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 
 def handler500(request: HttpRequest) -> Any:
+    exc = sys.exc_info()[1]
+    if database_unreachable(exc):
+        # Outside DRF (a session user's middleware, the admin): still a 503, not a bug.
+        body = unavailable_body(exc)
+        response: HttpResponse
+        if _wants_json(request):
+            response = JsonResponse(body, status=503)
+        else:
+            response = HttpResponse(
+                body["error"]["message"], status=503, content_type="text/plain; charset=utf-8"
+            )
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return _logged(response)
     if _wants_json(request):
-        return JsonResponse(internal_error_body(sys.exc_info()[1]), status=500)
+        return JsonResponse(internal_error_body(exc), status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

@@ -45,6 +45,7 @@ app.conf.update(
     task_routes={
         "bookings.*": {"queue": "maintenance"},
         "webhooks.process_event": {"queue": "webhooks"},
+        "webhooks.drain": {"queue": "webhooks"},
         "webhooks.*": {"queue": "maintenance"},
         "integrations.outbox.sweep": {"queue": "maintenance"},
         "integrations.*": {"queue": "integrations"},

@@ -291,6 +291,10 @@ LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, tracing=OTEL_ENA
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 # One access line per request (request_finished, with its duration), not two.
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+# monitoring's middleware binds the client address from REMOTE_ADDR, the one the webhook
+# throttle counts by: django-ipware's walk over every forwarding header (spoofable
+# anyway) cost more than anything else in the request's logging.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 # Publishing carries the request's context into the task's headers; eager tasks run in
 # the request and keep its context as it is.
 DJANGO_STRUCTLOG_CELERY_ENABLED = not CELERY_TASK_ALWAYS_EAGER

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import devstack
+from devstack import DB_APP, DB_OWNER, ROOT
+
 LUA_DIR = ROOT / "bench" / "lua"
 LOG_DIR = ROOT / ".run" / "bench"
-BIN = Path(sys.executable).parent
 
 DB_NAME = "askpro_bench"
-DB_OWNER = "askpro_owner"  # owns the tables, migrates; BYPASSRLS
-DB_APP = "askpro_app"  # what the app connects as in production; bound by RLS
 PG_HOST, PG_PORT = "127.0.0.1", "5432"
 REDIS_URL = "redis://127.0.0.1:6379/3"
 THROTTLE_RATE = "1000000/min"
@@ -28,6 +26,8 @@ SCENARIOS = (
     "availability",
     "list",
     "booking",
+    "storm",
+    "contention",
     "webhook",
     "drain",
     "observability",
@@ -49,7 +49,7 @@ class BenchError(RuntimeError):
 
 
 def database_url(role: str) -> str:
-    return f"postgres://{role}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
+    return devstack.database_url(role, DB_NAME, PG_PORT, PG_HOST)
 
 
 @dataclass(frozen=True)
@@ -171,19 +171,12 @@ def bench_env(opts: Options) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("GUNICORN_")}
     for name in ("CELERY_BROKER_URL", "SENTRY_DSN"):
         env.pop(name, None)
+    env.update(devstack.RUNNER_ENV)
     env.update(
-        DJANGO_SETTINGS_MODULE="askpro.settings",
         REDIS_URL=REDIS_URL,
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback, no TLS proxy
         SECRET_KEY=SECRET_KEY,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="warning",
-        LOG_FORMAT="json",
-        OTEL_ENABLED="false",
         GUNICORN_LOG_LEVEL="warning",
-        GUNICORN_GRACEFUL_TIMEOUT="5",
-        PYTHONUNBUFFERED="1",
     )
     env.update(dict.fromkeys(THROTTLE_VARS, THROTTLE_RATE))
     # GUNICORN_BIND: per server (Server.env)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,19 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import devstack
 from bench.config import (
-    BIN,
     DB_NAME,
     DB_OWNER,
     LOG_DIR,
     PG_HOST,
     PG_PORT,
     REDIS_URL,
-    ROOT,
     BenchError,
     Options,
     variant_env,
 )
+from devstack import BIN, ROOT, http_status
 
 # The tables a seed rewrites: vacuumed and analysed after it, so dead rows and stale
 # statistics don't differ from one pass to the next (or set autovacuum off mid-run).
@@ -72,52 +71,21 @@ def run(args: Sequence[str], env: dict[str, str] | None = None, timeout: float =
     return result.stdout
 
 
-def spawn(name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a long-running process in its own session (so its children stop with it)."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with (LOG_DIR / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(  # noqa: S603 -- fixed argv, no shell
-            list(args),
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
-    """SIGTERM the process group we started, then SIGKILL whatever is left."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def log_tail(name: str, lines: int = 20) -> str:
-    path = LOG_DIR / f"{name}.log"
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return devstack.log_tail(LOG_DIR / f"{name}.log", lines)
 
 
 @contextmanager
 def running(
     name: str, args: Sequence[str], env: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
-    process = spawn(name, args, env)
+    """A long-running process in its own session, its output in ``LOG_DIR/<name>.log``
+    (written afresh); SIGTERM to its group on exit, SIGKILL after 10 s."""
+    process = devstack.spawn(args, env, LOG_DIR / f"{name}.log", mode="wb")
     try:
         yield process
     finally:
-        stop(process)
+        devstack.stop(process, grace=10, kill_wait=5)
 
 
 # --- the database, Redis and data -------------------------------------------------------
@@ -173,7 +141,7 @@ def client_roles() -> dict[str, int]:
 
 
 def gunicorn_args() -> list[str]:
-    return [executable("gunicorn"), "-c", "docker/gunicorn.conf.py", "askpro.wsgi:application"]
+    return [executable("gunicorn"), *devstack.GUNICORN_ARGS]
 
 
 def gunicorn_config(env: dict[str, str]) -> dict[str, Any]:
@@ -190,16 +158,6 @@ def gunicorn_config(env: dict[str, str]) -> dict[str, Any]:
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def http_status(url: str, timeout: float = 2) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 -- loopback
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
 
 
 def child_pids(pid: int) -> list[int]:

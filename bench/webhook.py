@@ -3,13 +3,13 @@
 ``webhook``: signed Stripe events posted to the bench company's endpoint, a new event
 id each. wrk's Lua can't compute an HMAC, so ``write_events`` signs them just before the
 run into one file per wrk thread (``bench/lua/webhook.lua`` reads a line per request).
-No worker consumes meanwhile: each event is stored ``received`` and its task waits in
-Redis — pure ingestion.
+No worker consumes meanwhile: each event is stored ``received`` (a ``webhooks.drain``
+task waits in Redis, one per burst) — pure ingestion.
 
-``drain``: then one Celery worker (``--concurrency 2``) and beat (the sweeper every
-second, events stuck after a second, as tests/live runs them) start, and the runner
-polls PostgreSQL until no event is left unfinished. Without ingested events (``drain``
-alone) it first stores ``DRAIN_EVENTS`` of them and queues each, as the view would:
+``drain``: then one Celery worker (``--concurrency 2``) and beat start, with production's
+timings (the sweeper requeues only events waiting a minute), and the runner polls
+PostgreSQL until no event is left unfinished. Without ingested events (``drain`` alone)
+it first stores ``DRAIN_EVENTS`` of them and queues a drain, as the view would:
 ``python -m bench.webhook insert <company> <endpoint> <count>``, as the app role.
 """
 
@@ -199,12 +199,11 @@ def drain(env: dict[str, str], seed: dict[str, Any]) -> Row:
         run([*args, str(DRAIN_EVENTS)], env)
         queued = inserted = DRAIN_EVENTS
     print(f"  drain: {queued} events, worker + beat ...", file=sys.stderr, flush=True)
-    worker_env = {**env, "WEBHOOK_SWEEP_SECONDS": "1", "WEBHOOK_STUCK_SECONDS": "1"}
     started = time.monotonic()
     left = queued
     with (
-        running("celery-drain", celery_worker_args(), worker_env) as worker,
-        running("celery-beat", celery_beat_args(), worker_env),
+        running("celery-drain", celery_worker_args(), env) as worker,
+        running("celery-beat", celery_beat_args(), env),
     ):
         while left:
             if worker.poll() is not None:
@@ -253,8 +252,8 @@ def insert(company_id: int, endpoint_id: str, count: int) -> None:
     from django.utils import timezone
 
     from tenants.context import tenant_context
+    from webhooks import inbox
     from webhooks.models import WebhookEvent
-    from webhooks.tasks import process_webhook_event
 
     received = timezone.now()
     events = [
@@ -271,8 +270,8 @@ def insert(company_id: int, endpoint_id: str, count: int) -> None:
     ]
     with tenant_context(company_id):
         stored = WebhookEvent.objects.bulk_create(events, batch_size=1000)
-    for event in stored:
-        process_webhook_event.delay(company_id=company_id, event_id=event.pk)
+    if stored:
+        inbox.request_drain()  # as the view does after its insert: one drain, if none waits
 
 
 if __name__ == "__main__":

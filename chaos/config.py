@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+import devstack
+from devstack import DB_APP, DB_OWNER, ROOT
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 DB_NAME = "askpro_chaos"
 RESTORE_DB = "askpro_chaos_restore"
-DB_OWNER = "askpro_owner"  # owns the tables, migrates, BYPASSRLS (scripts/services.sh)
-DB_APP = "askpro_app"  # what the running app connects as: bound by row-level security
 COMPANY_SLUG = "chaos"
 SECRET_KEY = "askpro-chaos-fixed-key-not-a-secret-0123456789abcdef"  # noqa: S105
 CALCOM_KEY = "cal_chaos_simulator_key"  # the simulator takes any cal_ key
@@ -101,10 +99,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
-def database_url(role: str, port: int, database: str = DB_NAME) -> str:
-    return f"postgres://{role}@127.0.0.1:{port}/{database}"
-
-
 def app_env(
     *, pg_port: int, redis_port: int, sim_port: int, web_port: int, run_dir: Path
 ) -> dict[str, str]:
@@ -117,23 +111,18 @@ def app_env(
     }
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     sim = f"http://127.0.0.1:{sim_port}"
+    env.update(devstack.RUNNER_ENV)
     env.update(
-        DJANGO_SETTINGS_MODULE="askpro.settings",
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback, no TLS proxy
         SECRET_KEY=SECRET_KEY,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=database_url(DB_APP, pg_port),
-        MIGRATION_DATABASE_URL=database_url(DB_OWNER, pg_port),
+        DATABASE_URL=devstack.database_url(DB_APP, DB_NAME, pg_port),
+        MIGRATION_DATABASE_URL=devstack.database_url(DB_OWNER, DB_NAME, pg_port),
         REDIS_URL=redis_url,
         CELERY_BROKER_URL=redis_url,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
         CALCOM_API_BASE=f"{sim}/calcom/v2",
         STRIPE_API_BASE=f"{sim}/stripe",
         RETELL_API_BASE=f"{sim}/retell",
-        LOG_FORMAT="json",
         LOG_LEVEL="info",
-        OTEL_ENABLED="false",
         # The sweeper runs often and takes over stuck and orphaned events quickly, so a
         # drill's backlog drains in seconds rather than the production minutes.
         WEBHOOK_SWEEP_SECONDS="2",
@@ -146,8 +135,6 @@ def app_env(
         GUNICORN_BIND=f"127.0.0.1:{web_port}",
         GUNICORN_WORKERS="2",
         GUNICORN_LOG_LEVEL="info",
-        GUNICORN_GRACEFUL_TIMEOUT="5",
         PROMETHEUS_MULTIPROC_DIR=str(run_dir / "metrics"),
-        PYTHONUNBUFFERED="1",
     )
     return env

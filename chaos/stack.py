@@ -16,65 +16,30 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from chaos.config import (
-    BIN,
-    DB_NAME,
-    DB_OWNER,
-    PG_BIN,
-    ROOT,
-    ChaosError,
-    app_env,
-)
-
-# scripts/services.sh's role SQL, used when its heredoc can't be found there.
-ROLES_SQL = """
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'askpro_owner') THEN
-    CREATE ROLE askpro_owner LOGIN CREATEDB BYPASSRLS;
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'askpro_app') THEN
-    CREATE ROLE askpro_app LOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-END
-$$;
-"""
+import devstack
+from chaos.config import DB_NAME, DB_OWNER, PG_BIN, ChaosError, app_env
+from devstack import BIN, ROOT, free_port, http_status, log_tail, spawn, stop
 
 
 def roles_sql() -> str:
     """The roles exactly as ``scripts/services.sh`` creates them (its heredoc)."""
-    try:
-        text = (ROOT / "scripts" / "services.sh").read_text()
-    except OSError:
-        return ROLES_SQL
-    found = re.search(r"<<'SQL'\n(.*?)\nSQL\n", text, re.DOTALL)
-    return found.group(1) if found and "askpro_app" in found.group(1) else ROLES_SQL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    script = ROOT / "scripts" / "services.sh"
+    found = re.search(r"<<'SQL'\n(.*?)\nSQL\n", script.read_text(), re.DOTALL)
+    if found is None or "askpro_app" not in found.group(1):
+        raise ChaosError(f"no role SQL (a <<'SQL' heredoc creating askpro_app) in {script}")
+    return found.group(1)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise ChaosError(f"gave up waiting for {what} after {timeout:.0f} s")
+    devstack.wait_until(condition, timeout, what, interval=0.2, error=ChaosError)
 
 
 def run(
@@ -102,54 +67,6 @@ def run(
         tail = (result.stderr + result.stdout).strip()[-2000:]
         raise ChaosError(f"{' '.join(argv[:4])} failed ({result.returncode}):\n{tail}")
     return result.stdout
-
-
-def spawn(args: Sequence[str | Path], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A long-running process in its own session (its children stop with it)."""
-    with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603 -- fixed argv of our own tools, no shell
-            [str(arg) for arg in args],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-def stop(
-    process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, grace: float = 15
-) -> None:
-    """Signal the process group we started; SIGKILL whatever is left after ``grace``."""
-    if process is None or process.poll() is not None:
-        return
-    for signum, wait in ((sig, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def http_status(url: str, timeout: float = 2) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 -- loopback
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 class PrivatePostgres:
@@ -242,36 +159,6 @@ class PrivatePostgres:
         return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
 
 
-class PrivateRedis:
-    """``redis-server`` on a spare loopback port, no persistence (as production's cache
-    and broker would lose their contents in a crash)."""
-
-    def __init__(self, run_dir: Path, port: int, log: Path) -> None:
-        self.dir = run_dir / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = port
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
-        self.process = spawn(args, dict(os.environ), self.log)
-        wait_until(self.answers, 15, "the private Redis")
-
-    def stop(self) -> None:
-        stop(self.process)
-        self.process = None
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.3) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-
 class Stack:
     """Everything a run starts; ``shutdown`` stops it all, whatever state it is in."""
 
@@ -281,7 +168,13 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics").mkdir(exist_ok=True)
         self.pg = PrivatePostgres(run_dir, free_port())
-        self.redis = PrivateRedis(run_dir, free_port(), self.logs / "redis.log")
+        self.redis = devstack.PrivateRedis(
+            free_port(),
+            run_dir / "redis",
+            self.logs / "redis.log",
+            start_timeout=15,
+            error=ChaosError,
+        )
         self.sim_port = free_port()
         self.web_port = free_port()
         self.env = app_env(
@@ -343,13 +236,7 @@ class Stack:
 
     def start_web(self) -> None:
         log = self.logs / "gunicorn.log"
-        args: list[str | Path] = [
-            BIN / "gunicorn",
-            "-c",
-            "docker/gunicorn.conf.py",
-            "askpro.wsgi:application",
-        ]
-        self.web = spawn(args, self.env, log)
+        self.web = spawn([BIN / "gunicorn", *devstack.GUNICORN_ARGS], self.env, log)
         process = self.web
 
         def ready() -> bool:

@@ -1,5 +1,6 @@
 """Request context for logs: a request id (taken from ``X-Request-ID`` or made, and
-echoed), the view's name, and the duration on django_structlog's ``request_finished``.
+echoed), the client address, the view's name, and the duration on django_structlog's
+``request_finished``.
 
 Sits before ``django_structlog.middlewares.RequestMiddleware``, which binds the id it
 finds in the header; an upstream id that isn't a plain token is replaced, so a caller
@@ -32,6 +33,7 @@ class RequestContextMiddleware:
         if not _VALID_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex
         request.META["HTTP_X_REQUEST_ID"] = request_id
+        structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR"))
         request.request_id = request_id  # type: ignore[attr-defined]
         request.started_at = time.perf_counter()  # type: ignore[attr-defined]
         response = self.get_response(request)

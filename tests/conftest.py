@@ -72,8 +72,11 @@ def _redis_database_per_worker(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(autouse=True)
 def _clear_caches() -> None:
+    from webhooks.endpoints import forget_endpoints
+
     for alias in ("default", "sessions"):
         caches[alias].clear()
+    forget_endpoints()  # the web's in-process copies of resolved endpoints
 
 
 @dataclass

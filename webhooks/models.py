@@ -76,6 +76,9 @@ class WebhookEvent(TenantModel):
     last_error = models.CharField(max_length=500, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The X-Request-ID of the delivery: bound on the worker's log lines for this event,
+    # whichever drain batch, sweep or retry processes it.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     MAX_ATTEMPTS: ClassVar[int] = 8
 
@@ -94,6 +97,12 @@ class WebhookEvent(TenantModel):
                 condition=Q(status__in=["received", "processing", "failed"]),
             ),
             models.Index(fields=["company", "provider", "status"], name="event_status_idx"),
+            # The drain's question: the oldest received events (webhooks.processing.drain).
+            models.Index(
+                fields=["received_at", "id"],
+                name="event_received_idx",
+                condition=Q(status="received"),
+            ),
         ]
 
     def __str__(self) -> str:

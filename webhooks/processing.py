@@ -13,12 +13,14 @@ import random
 import time
 from datetime import datetime, timedelta
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from monitoring import metrics
+from tenants.context import all_tenants, tenant_context
 from webhooks.handlers import PermanentFailure, handler_for
 from webhooks.models import EventStatus, WebhookEvent
 
@@ -48,14 +50,25 @@ def claim_many(event_ids: list[int]) -> list[WebhookEvent]:
     Rows another worker has locked right now are skipped, not waited for: that worker
     is claiming them.
     """
+    return _claim(Q(pk__in=event_ids) & _claimable(timezone.now()), limit=None)
+
+
+def claim_received(limit: int) -> list[WebhookEvent]:
+    """Take the ``limit`` oldest received events of every company (the drain's batch)."""
+    with all_tenants("webhook drain: claim the oldest received events"):
+        return _claim(Q(status=EventStatus.RECEIVED), limit=limit)
+
+
+def _claim(which: Q, limit: int | None) -> list[WebhookEvent]:
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            WebhookEvent.objects.filter(pk__in=event_ids)
-            .filter(_claimable(now))
+        candidates = (
+            WebhookEvent.objects.filter(which)
+            .order_by("received_at", "pk")
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)
         )
+        ids = list(candidates if limit is None else candidates[:limit])
         if not ids:
             return []
         WebhookEvent.objects.filter(pk__in=ids).update(
@@ -84,17 +97,25 @@ def process(event_id: int) -> str:
 def process_many(event_ids: list[int]) -> dict[str, int]:
     """Claim a batch (the sweeper's backlog) and process each claimed event in its own
     transaction; return how many ended in each status."""
+    return run_claimed(claim_many(event_ids))
+
+
+def run_claimed(events: list[WebhookEvent]) -> dict[str, int]:
+    """Process claimed events one by one; how many ended in each status."""
     outcomes: dict[str, int] = {}
-    for event in claim_many(event_ids):
+    for event in events:
         status = str(_run(event))
         outcomes[status] = outcomes.get(status, 0) + 1
     return outcomes
 
 
 def _run(event: WebhookEvent) -> str:
-    """Apply a claimed event and measure it."""
+    """Apply a claimed event in its company, with its delivery's request id on the log
+    lines, and measure it."""
     started = time.perf_counter()
-    status = _apply(event)
+    context = {"webhook_event_id": event.pk, "request_id": event.request_id or None}
+    with tenant_context(event.company_id), structlog.contextvars.bound_contextvars(**context):
+        status = _apply(event)
     metrics.webhook_processing_seconds.labels(event.provider).observe(time.perf_counter() - started)
     metrics.webhook_events.labels(event.provider, status).inc()
     if status != EventStatus.FAILED:  # final: how long from receipt to here

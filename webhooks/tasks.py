@@ -1,4 +1,4 @@
-"""Celery tasks of the inbox: process one event, sweep what is due, prune old rows."""
+"""Celery tasks of the inbox: drain what arrives, sweep what is due, prune old rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from askpro.celery import app
 from tenants.context import all_tenants
 from tenants.tasks import TenantTask
-from webhooks import processing
+from webhooks import inbox, processing
 from webhooks.models import EventStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,24 @@ PROCESS_BATCH = 50  # events per batch task: one claim, one message, one task ov
 )
 def process_webhook_event(*, company_id: int, event_id: int) -> str:
     return processing.process(event_id)
+
+
+@app.task(
+    name="webhooks.drain",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=180,
+    ignore_result=True,
+)
+def drain_inbox() -> dict[str, int]:
+    """What ingestion queues: process the oldest received events of every company, a
+    batch at a time, each event in its own company (webhooks.inbox)."""
+    inbox.drain_started()
+    events = processing.claim_received(PROCESS_BATCH)
+    if len(events) == PROCESS_BATCH:  # more may wait: another process takes the next batch
+        inbox.request_drain()
+    return processing.run_claimed(events)
 
 
 @app.task(

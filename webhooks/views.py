@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from askpro.api_errors import error_body
 from monitoring import metrics
-from webhooks import inbox, throttle
+from webhooks import door, inbox
 from webhooks.dedup import NotAnEvent, event_identity
 from webhooks.endpoints import resolve_endpoint
 from webhooks.verifiers import VERIFIERS, SignatureRejected
@@ -64,10 +64,6 @@ def _receive(request: HttpRequest, provider: str, endpoint_id: uuid.UUID) -> Jso
     declared = int(request.META.get("CONTENT_LENGTH") or 0)
     if declared > settings.WEBHOOK_MAX_BODY_BYTES:
         return _error(413, "payload_too_large", "The body is too large.")
-    wait = throttle.retry_after(f"endpoint:{endpoint.id}", f"ip:{_client_ip(request)}")
-    if wait is not None:
-        return _error(429, "throttled", "Too many deliveries.", **{"Retry-After": str(wait)})
-
     body = request.body
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         return _error(413, "payload_too_large", "The body is too large.")
@@ -85,7 +81,13 @@ def _receive(request: HttpRequest, provider: str, endpoint_id: uuid.UUID) -> Jso
     except NotAnEvent as exc:
         return _error(400, "validation_error", str(exc))
 
-    if inbox.already_seen(endpoint, dedup_key):
+    identities = (f"endpoint:{endpoint.id}", f"ip:{_client_ip(request)}")
+    verdict = door.check(identities, inbox.seen_key(endpoint, dedup_key))
+    if verdict.wait is not None:
+        return _error(
+            429, "throttled", "Too many deliveries.", **{"Retry-After": str(verdict.wait)}
+        )
+    if verdict.seen:
         return JsonResponse({"status": "duplicate"}, status=200)
     try:
         stored = inbox.store_event(endpoint, event_type, dedup_key, payload)

@@ -3,7 +3,9 @@
 
 The key is claimed by inserting a row (committed at once, outside the work's own
 transaction), so a concurrent duplicate finds it; the answer is stored when the work
-is done. A failure that leaves no answer (5xx, crash) frees the key for a retry.
+is done. A failure that leaves no answer (5xx, an exception) frees the key for a retry.
+A claim nobody can free (the process killed, the database gone meanwhile) is taken
+over by the same request after ``ABANDONED_AFTER``; one retry wins the takeover.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
@@ -23,6 +27,8 @@ from rest_framework.response import Response
 
 from askpro.api_errors import APIError, error_response
 from bookings.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -60,12 +66,33 @@ def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | 
     )
     if created:
         return None
-    abandoned = record.in_progress and record.created_at < timezone.now() - ABANDONED_AFTER
+    # Only the same request may take over: another body under this key stays a 422.
+    abandoned = (
+        record.in_progress
+        and record.request_hash == fingerprint
+        and record.created_at < timezone.now() - ABANDONED_AFTER
+    )
+    # The conditional update is the contest: of two retries taking over at once, the
+    # second waits for the first's row lock, then finds created_at changed (0 rows).
     if abandoned and IdempotencyRecord.objects.filter(
         pk=record.pk, in_progress=True, created_at=record.created_at
     ).update(request_hash=fingerprint, created_at=timezone.now()):
         return None
     return record
+
+
+def _release(request: Request, key: str) -> None:
+    """Free the key after a failure that left no answer, so that a retry runs again. If
+    the database is what failed, the claim stays until ``ABANDONED_AFTER``; the
+    original error is the one to report, not this one."""
+    try:
+        IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).delete()
+    except DatabaseError as exc:
+        logger.warning(
+            "idempotency key not released (%s); free again after %s",
+            type(exc).__name__,
+            ABANDONED_AFTER,
+        )
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
@@ -109,11 +136,12 @@ def idempotent(handler: Handler) -> Handler:
                 response = handler(view, request, *args, **kwargs)
             except exceptions.APIException as exc:
                 response = view.handle_exception(exc)
-        except Exception:
-            IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).delete()
+        except BaseException:
+            # Also SystemExit and the like (a worker told to stop mid-request).
+            _release(request, key)
             raise
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).delete()
+            _release(request, key)
         else:
             IdempotencyRecord.objects.filter(user_id=request.user.pk, key=key).update(
                 in_progress=False, status_code=response.status_code, response_body=response.data

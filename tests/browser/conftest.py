@@ -23,6 +23,7 @@ from django.contrib.staticfiles import finders
 from django.db import connection, connections
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
+from tests.live import harness
 from tests.live.harness import ROOT, LiveStack, PrivateRedis
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -30,13 +31,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="live stack: PostgreSQL")
 
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis()
-    redis.start()
-    yield redis
-    redis.stop()
+private_redis = harness.private_redis  # the live tests' fixture
 
 
 @dataclass

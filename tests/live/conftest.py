@@ -5,17 +5,12 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
+from tests.live import harness
 from tests.live.harness import LiveStack, PrivateRedis
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="live stack: PostgreSQL")
 
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis()
-    redis.start()
-    yield redis
-    redis.stop()
+private_redis = harness.private_redis  # the fixture, defined once in the harness
 
 
 @pytest.fixture
