@@ -8,8 +8,9 @@ task waits in Redis, one per burst) — pure ingestion.
 
 ``drain``: then one Celery worker (``--concurrency 2``) and beat start, with production's
 timings (the sweeper requeues only events waiting a minute), and the runner polls
-PostgreSQL until no event is left unfinished. Without ingested events (``drain`` alone)
-it first stores ``DRAIN_EVENTS`` of them and queues a drain, as the view would:
+PostgreSQL until no event is left unfinished. It first tops what ingestion stored up to
+``DRAIN_EVENTS`` (all of them when ``drain`` runs alone) and queues a drain, as the view
+would:
 ``python -m bench.webhook insert <company> <endpoint> <count>``, as the app role.
 """
 
@@ -191,13 +192,13 @@ def drain(env: dict[str, str], seed: dict[str, Any]) -> Row:
     )
     counts = status_counts(company)
     queued = sum(counts.get(status, 0) for status in UNFINISHED)
-    inserted = 0
-    if not queued:
-        print(f"  drain: storing and queueing {DRAIN_EVENTS} events ...", file=sys.stderr)
+    inserted = max(0, DRAIN_EVENTS - queued)  # what ingestion stored, topped up
+    if inserted:
+        print(f"  drain: storing {inserted} more events ...", file=sys.stderr)
         endpoint = seed["webhook"]["path"].rstrip("/").rsplit("/", 1)[-1]
         args = [sys.executable, "-m", "bench.webhook", "insert", str(company), endpoint]
-        run([*args, str(DRAIN_EVENTS)], env)
-        queued = inserted = DRAIN_EVENTS
+        run([*args, str(inserted)], env)
+        queued += inserted
     print(f"  drain: {queued} events, worker + beat ...", file=sys.stderr, flush=True)
     started = time.monotonic()
     left = queued

@@ -104,7 +104,7 @@ def _book(
     service: Service,
     staff: StaffMember,
     start: datetime,
-    customer: Customer,
+    customer: Customer | services.NewCaller,
     actor: services.Actor,
     source: str,
     idempotency_key: str | None = None,

@@ -170,12 +170,22 @@ def find_or_create_customer(name: str, phone: str, region: str) -> Customer:
     return customer
 
 
+@dataclass(frozen=True, slots=True)
+class NewCaller:
+    """A customer to find by phone or create -- inside the booking's transaction, so a
+    refused booking leaves no customer behind (under concurrency too)."""
+
+    name: str
+    phone: str
+    region: str
+
+
 def book_appointment(
     *,
     service: Service,
     staff: StaffMember,
     start: datetime,
-    customer: Customer,
+    customer: Customer | NewCaller,
     actor: Actor,
     source: str = AppointmentSource.WEB,
     idempotency_key: str | None = None,
@@ -194,6 +204,8 @@ def book_appointment(
         if existing is not None:
             return existing
     staff = check_slot(service, staff, start, now=now)
+    if isinstance(customer, NewCaller):
+        customer = find_or_create_customer(customer.name, customer.phone, customer.region)
     deposit = DepositStatus.REQUIRED if service.requires_deposit else DepositStatus.NONE
     appointment = Appointment(
         company_id=staff.company_id,

@@ -212,6 +212,20 @@ def test_twenty_concurrent_api_bookings_get_one_201_and_nineteen_409(world: Any)
     for thread in threads:
         thread.join()
     assert sorted(codes, key=str) == sorted([(201, None)] + [(409, "slot_taken")] * 19, key=str)
+    # The nineteen refused callers left no customer behind: each new caller becomes a
+    # customer inside the booking's transaction (before, those that passed the slot's
+    # pre-check before the winner committed did).
+    with tenant_context(world.a):
+        assert Customer.objects.filter(phone__startswith="+49151000000").count() == 1
+
+
+def test_a_refused_new_caller_leaves_no_customer(api: APIClient, salon: Salon) -> None:
+    assert api.post(URL, payload(salon), format="json").status_code == 201
+    stranger = {"name": "Erika Muster", "phone": "030 7654321"}
+    response = api.post(URL, payload(salon, customer=stranger), format="json")
+    assert response.status_code == 409
+    with tenant_context(salon.company):
+        assert not Customer.objects.filter(phone="+49307654321").exists()
 
 
 def test_throttling_answers_429_with_retry_after(world: Any, salon: Salon) -> None:

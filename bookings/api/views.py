@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -45,7 +44,7 @@ from bookings.api.serializers import (
     StaffSerializer,
 )
 from bookings.availability import find_slots
-from bookings.errors import BookingError, SlotTaken
+from bookings.errors import BookingError
 from bookings.models import (
     Appointment,
     AppointmentSource,
@@ -55,7 +54,6 @@ from bookings.models import (
     StaffMember,
 )
 from integrations.calendar.busy import CalendarBusy
-from monitoring import metrics
 from tenants.api import TenantScopedMixin
 from tenants.phones import InvalidPhone, normalize_phone
 
@@ -195,7 +193,7 @@ class AppointmentViewSet(
         try:
             customer = data["customer"]
             if isinstance(customer, dict):
-                customer = self._caller(data, customer["name"], customer["phone"], region)
+                customer = self._caller(customer["name"], customer["phone"], region)
             appointment = saga.book(
                 service=data["service"],
                 staff=data["staff"],
@@ -254,21 +252,12 @@ class AppointmentViewSet(
             raise as_api_error(exc) from None
         return Response(self._present(appointment))
 
-    def _caller(self, data: dict[str, Any], name: str, phone: str, region: str) -> Customer:
-        """The customer with this phone; a new one only once the slot is known to be
-        bookable, so that a refused booking leaves no customer behind (bad input changes
-        nothing). The booking checks the slot again, under its lock."""
+    def _caller(self, name: str, phone: str, region: str) -> Customer | services.NewCaller:
+        """The customer with this phone, or a new caller the booking creates in its own
+        transaction: a refused booking leaves no customer behind (bad input changes
+        nothing), also when concurrent bookings race for the slot."""
         known = Customer.objects.filter(phone=normalize_phone(phone, region)).first()
-        if known is not None:
-            return known
-        try:
-            services.check_slot(data["service"], data["staff"], data["start"], now=timezone.now())
-        except BookingError as exc:
-            # Counted as saga.book counts the refusals it makes itself.
-            outcome = "slot_taken" if isinstance(exc, SlotTaken) else "rejected"
-            metrics.bookings.labels(saga.METRIC_SOURCES[AppointmentSource.WEB], outcome).inc()
-            raise
-        return services.find_or_create_customer(name, phone, region)
+        return known if known is not None else services.NewCaller(name, phone, region)
 
     def _present(self, appointment: Appointment) -> dict[str, Any]:
         return dict(AppointmentSerializer(appointment).data)
