@@ -186,3 +186,32 @@ def test_a_deactivated_endpoint_is_refused_at_once_in_this_process(
         stripe.active = False
         stripe.save()
     assert deliver(stripe, body_of("stripe", id="evt_b")).status_code == 404
+
+
+def test_a_failing_event_rolls_back_alone_in_its_batch(
+    world: World, recording_handler: None
+) -> None:
+    """The batch shares one transaction; each event has a savepoint of its own."""
+    events = received_events(world, per_company=2)
+    record = handlers._HANDLERS[("stripe", "test.event")]
+
+    def handle(event: WebhookEvent) -> None:
+        record(event)
+        if event.pk == events[1].pk:
+            WebhookEvent.objects.filter(pk=events[0].pk).update(last_error="written, then undone")
+            raise RuntimeError("provider said no")
+
+    handlers._HANDLERS[("stripe", "test.event")] = handle
+    outcomes = tasks.drain_inbox.apply().get()
+    assert outcomes == {EventStatus.PROCESSED: 3, EventStatus.FAILED: 1}
+    assert statuses(events) == [
+        EventStatus.PROCESSED,
+        EventStatus.FAILED,
+        EventStatus.PROCESSED,
+        EventStatus.PROCESSED,
+    ]
+    with all_tenants("test: read back"):
+        rows = {e.pk: e for e in WebhookEvent.objects.filter(pk__in=[e.pk for e in events])}
+    assert rows[events[0].pk].last_error == ""  # the failed handler's write was rolled back
+    assert rows[events[1].pk].last_error == "RuntimeError: provider said no"
+    assert rows[events[1].pk].next_attempt_at is not None  # retried later, by the sweeper
