@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -19,16 +20,21 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 2000  # due events queued per sweep
 PROCESS_BATCH = 50  # events per batch task: one claim, one message, one task overhead
+# Processing tasks: acknowledged after they ran, given back if their worker dies (the
+# claim's lease keeps a redelivered message from running an event twice).
+_PROCESSING: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+}
 
 
 @app.task(
     base=TenantTask,
     name="webhooks.process_event",
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=30,
     time_limit=60,
-    ignore_result=True,
+    **_PROCESSING,
 )
 def process_webhook_event(*, company_id: int, event_id: int) -> str:
     return processing.process(event_id)
@@ -36,11 +42,9 @@ def process_webhook_event(*, company_id: int, event_id: int) -> str:
 
 @app.task(
     name="webhooks.drain",
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=120,
     time_limit=180,
-    ignore_result=True,
+    **_PROCESSING,
 )
 def drain_inbox() -> dict[str, int]:
     """What ingestion queues: process the oldest received events of every company, a
@@ -55,11 +59,9 @@ def drain_inbox() -> dict[str, int]:
 @app.task(
     base=TenantTask,
     name="webhooks.process_batch",
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=120,
     time_limit=180,
-    ignore_result=True,
+    **_PROCESSING,
 )
 def process_webhook_batch(*, company_id: int, event_ids: list[int]) -> dict[str, int]:
     """The sweeper's unit of work: up to PROCESS_BATCH due events of one company."""
