@@ -255,6 +255,7 @@ class ErrorResponsesSchema(AutoSchema):
         403: "permission_denied: the role in this company doesn't allow it.",
         404: "not_found: no such object, or no such company in X-Company.",
         406: "not_acceptable: the Accept header asks for something other than JSON.",
+        503: "unavailable: the database can't be reached; retry after Retry-After.",
     }
     body_errors: dict[int, str] = {
         415: "validation_error: the body's Content-Type isn't supported.",
@@ -281,6 +282,6 @@ class ErrorResponsesSchema(AutoSchema):
             "description": description,
             "content": {"application/json": {"schema": ref}},
         }
-        if code == status.HTTP_429_TOO_MANY_REQUESTS:
+        if code in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):
             response["headers"] = RETRY_AFTER_HEADER
         return response

@@ -203,3 +203,20 @@ def test_an_ordinary_error_is_still_500_internal(world: World) -> None:
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal"
     assert "Retry-After" not in response
+
+
+def test_the_schema_documents_the_503_with_retry_after(world: World) -> None:
+    schema = token_client(world.owner_a, "alpha").get(
+        "/api/schema/", HTTP_ACCEPT="application/json"
+    )
+    operations = [
+        operation
+        for path, item in schema.json()["paths"].items()
+        if path.startswith("/api/v1/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+    assert operations
+    for operation in operations:
+        unavailable = operation["responses"]["503"]
+        assert "Retry-After" in unavailable["headers"]
