@@ -42,6 +42,7 @@ from bench.config import DB_NAME, DB_OWNER, LOG_DIR, BenchError, Options, varian
 from bench.scenarios import BOOKING_DAYS, BOOKING_FIRST_DAY, berlin_days
 from bench.server import Server, executable, log_tail, psql, run, running
 from bench.wrk import Row, set_cpu
+from integrations.simulator.signing import sign_stripe
 
 RACES = ("storm", "contention")
 STORM_COPIES = 100
@@ -204,7 +205,7 @@ def storm_event(seed: dict[str, Any], event_id: str, appointment_id: int) -> Req
     body = json.dumps(event, separators=(",", ":"))
     headers = {
         "Content-Type": "application/json",
-        "Stripe-Signature": webhook.signed(seed["webhook"]["secret"], body, int(time.time())),
+        "Stripe-Signature": sign_stripe(body.encode(), seed["webhook"]["secret"]),
     }
     return Request(seed["webhook"]["path"], headers, body.encode())
 

@@ -16,8 +16,6 @@ would:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import socket
@@ -31,6 +29,7 @@ from typing import Any
 from bench.config import DB_NAME, DB_OWNER, LOG_DIR, BenchError
 from bench.server import executable, fetch, log_tail, psql, run, running
 from bench.wrk import Row
+from integrations.simulator.signing import sign_stripe
 
 EVENTS_PER_THREAD = 50_000  # far more than a thread sends in 10 s
 DRAIN_EVENTS = 10_000
@@ -67,12 +66,6 @@ def payload(company_id: int, event_id: str) -> dict[str, Any]:
     }
 
 
-def signed(secret: str, body: str, timestamp: int) -> str:
-    """The ``Stripe-Signature`` header of ``body``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
 def write_events(
     seed: dict[str, Any],
     threads: int,
@@ -93,7 +86,7 @@ def write_events(
         lines = []
         for n in range(per_thread):
             body = template.replace(marker, f"{tag}_{thread}_{n}")
-            lines.append(f"{signed(secret, body, now)}\t{body}\n")
+            lines.append(f"{sign_stripe(body.encode(), secret, now)}\t{body}\n")
         (folder / f"thread-{thread}.txt").write_text("".join(lines))
     return folder
 
@@ -108,7 +101,7 @@ def send(base_url: str, seed: dict[str, Any], event_id: str) -> tuple[int | None
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "Stripe-Signature": signed(seed["webhook"]["secret"], body, int(time.time())),
+            "Stripe-Signature": sign_stripe(body.encode(), seed["webhook"]["secret"]),
         },
     )
     return fetch(request)

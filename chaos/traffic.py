@@ -17,8 +17,6 @@ after 3 s. ``booking_rate`` requests a second over two lanes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
 import threading
@@ -34,6 +32,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+
+from integrations.simulator.signing import sign_stripe
 
 WEBHOOK_THREADS = 8
 BOOKING_LANES = 2
@@ -121,13 +121,6 @@ class Slots:
     def next(self) -> tuple[dict[str, Any], datetime]:
         with self._lock:
             return next(self._iter)
-
-
-def stripe_signature(body: bytes, secret: str) -> str:
-    timestamp = int(time.time())
-    signed = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 class Traffic:
@@ -259,7 +252,7 @@ class Traffic:
     def _deliver(self, client: httpx.Client, kind: str, delivery: Delivery) -> None:
         headers = {
             "Content-Type": "application/json",
-            "Stripe-Signature": stripe_signature(delivery.body, self.secret),
+            "Stripe-Signature": sign_stripe(delivery.body, self.secret),
         }
         sent = time.time()
         status, detail = 0, ""
