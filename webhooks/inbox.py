@@ -73,26 +73,22 @@ def store_event(
         )
         row = cursor.fetchone()
     new = row is not None
-    transaction.on_commit(lambda: _after_commit(seen_key(endpoint, dedup_key), new), robust=True)
+    seen = seen_key(endpoint, dedup_key)
+    transaction.on_commit(lambda: _mark_and_queue(seen, claim_drain=new), robust=True)
     return int(row[0]) if new else None
-
-
-def _after_commit(seen: str, new: bool) -> None:
-    """Mark the delivery seen and, for a new event, see that a drain is queued."""
-    try:
-        queue = _mark(seen, claim_drain=new)
-    except Exception:  # Redis down: nothing is marked; a new event still gets its drain
-        queue = new
-    if queue:
-        _queue_drain()
 
 
 def request_drain() -> None:
     """Queue a drain unless one is pending (the drain asks when its batch was full)."""
+    _mark_and_queue(None, claim_drain=True)
+
+
+def _mark_and_queue(seen: str | None, *, claim_drain: bool) -> None:
+    """Set the seen mark and/or claim the pending-drain flag; queue a drain if claimed."""
     try:
-        queue = _mark(None, claim_drain=True)
-    except Exception:
-        queue = True
+        queue = _mark(seen, claim_drain=claim_drain)
+    except Exception:  # Redis down: nothing is marked; a new event still gets its drain
+        queue = claim_drain
     if queue:
         _queue_drain()
 

@@ -1,8 +1,9 @@
 """``POST /webhooks/<provider>/<endpoint_id>/``: verify, de-duplicate, store, answer fast.
 
-202 accepted (stored, processing queued) · 200 duplicate · 404 unknown endpoint ·
-413 too large · 429 too many · 401 bad signature · 400 not a JSON event object ·
-503 could not store (the provider retries). Nothing is stored unless the answer is 202.
+In the order they are decided: 404 unknown endpoint · 413 too large · 401 bad
+signature · 400 not a JSON event object · 429 too many signed deliveries · 200
+duplicate · 202 accepted (stored, a drain queued) · 503 could not store (the provider
+retries). Nothing is stored unless the answer is 202.
 """
 
 from __future__ import annotations
